@@ -1,0 +1,112 @@
+//! The command line: subcommands and every setting, each readable from the environment.
+//!
+//! Settings are taken as plain strings here and checked in [`crate::config`], so that an
+//! invalid value gives one line naming the *variable* and what it accepts (clap's own errors
+//! name the flag and print usage). `.env` is loaded into the environment before parsing
+//! without overriding it, which gives the documented order: flag, environment, `.env`,
+//! default.
+
+use clap::{Args, Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "tally",
+    version,
+    about = "A visitor counter: GET /count adds one and says how many visits there were.",
+    long_about = "A visitor counter: GET /count adds one and says how many visits there were.\n\n\
+        Counts live in PostgreSQL, Redis, an embedded SQLite file (the default) or memory. \
+        Every option can also be set in the environment or in a .env file in the working \
+        directory; the command line wins over the environment, which wins over .env."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+
+    #[command(flatten)]
+    pub settings: Settings,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve HTTP (what a bare `tally` does).
+    Serve,
+    /// Apply the database migrations to the configured store and exit.
+    Migrate,
+    /// Increment a counter every TICK_INTERVAL and print `Counter: N` (the tutorial's worker).
+    Tick(TickArgs),
+    /// Ask a running server's /healthz; exit 0 when it answers 200, 1 otherwise.
+    Healthcheck(HealthcheckArgs),
+}
+
+/// Settings shared by every subcommand.
+#[derive(Debug, Default, Clone, Args)]
+pub struct Settings {
+    /// Address to bind: an IP address, or `localhost` [default: 127.0.0.1]
+    #[arg(long, env = "HOST", global = true)]
+    pub host: Option<String>,
+
+    /// Port to bind, 0 to 65535 (0 picks a free port) [default: 5000]
+    #[arg(long, env = "PORT", global = true)]
+    pub port: Option<String>,
+
+    /// Counter store: postgres, redis, sqlite or memory. Unset: DATABASE_URI picks postgres or
+    /// sqlite by its scheme, else REDIS_URL/REDIS_HOST pick redis, else embedded sqlite
+    #[arg(long, env = "COUNTER_STORE", global = true)]
+    pub counter_store: Option<String>,
+
+    /// postgres://user:password@host:5432/db or sqlite://path/to/file.db (DATABASE_URL is
+    /// read when DATABASE_URI is unset). A postgres URI also backs the /hello check
+    #[arg(long, env = "DATABASE_URI", global = true, hide_env_values = true)]
+    pub database_uri: Option<String>,
+
+    /// Redis host name, as in the tutorials
+    #[arg(long, env = "REDIS_HOST", global = true)]
+    pub redis_host: Option<String>,
+
+    /// Redis port, 1 to 65535 [default: 6379]
+    #[arg(long, env = "REDIS_PORT", global = true)]
+    pub redis_port: Option<String>,
+
+    /// Full Redis URL (redis:// or rediss://, with password and db); wins over
+    /// REDIS_HOST/REDIS_PORT
+    #[arg(long, env = "REDIS_URL", global = true, hide_env_values = true)]
+    pub redis_url: Option<String>,
+
+    /// File of the embedded SQLite store [default: data/tally.db]
+    #[arg(long, env = "SQLITE_PATH", global = true)]
+    pub sqlite_path: Option<String>,
+
+    /// Longest wait on the store before a request answers 503, e.g. 2s or 500ms [default: 2s]
+    #[arg(long, env = "STORE_TIMEOUT", global = true)]
+    pub store_timeout: Option<String>,
+
+    /// Log filter, e.g. info or tally=debug,tower_http=debug [default: info]
+    #[arg(long, env = "RUST_LOG", global = true)]
+    pub log: Option<String>,
+
+    /// Log format: pretty (for people) or json (one object per line) [default: pretty]
+    #[arg(long, env = "LOG_FORMAT", global = true)]
+    pub log_format: Option<String>,
+
+    /// Set when `database_uri` came from the `DATABASE_URL` alias, so errors name that variable.
+    #[arg(skip)]
+    pub database_uri_from_alias: bool,
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct TickArgs {
+    /// Time between two increments, e.g. 2s or 500ms [default: 2s]
+    #[arg(long, env = "TICK_INTERVAL")]
+    pub interval: Option<String>,
+
+    /// Counter the worker increments [default: tick_count]
+    #[arg(long, env = "TICK_COUNTER")]
+    pub counter: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct HealthcheckArgs {
+    /// URL to check [default: http://HOST:PORT/healthz, with 127.0.0.1 for 0.0.0.0]
+    #[arg(long, env = "HEALTHCHECK_URL")]
+    pub url: Option<String>,
+}

@@ -1,0 +1,66 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use tally::{
+    cli::{Cli, Command},
+    commands,
+    config::{self, Config, ConfigError, TickConfig},
+    telemetry,
+};
+
+/// Exit code for a configuration that cannot be used (as clap uses for bad arguments).
+const BAD_CONFIG: u8 = 2;
+
+fn main() -> ExitCode {
+    // `.env` in the working directory fills in what the environment does not set; a missing
+    // file is fine, a malformed one is a configuration error.
+    if let Err(err) = dotenvy::from_path(".env")
+        && !err.not_found()
+    {
+        eprintln!("tally: cannot read .env: {err}");
+        return ExitCode::from(BAD_CONFIG);
+    }
+    let mut cli = Cli::parse();
+    cli.settings.apply_aliases();
+    let config = match Config::from_settings(&cli.settings) {
+        Ok(config) => config,
+        Err(err) => return bad_config(&err),
+    };
+    let command = cli.command.unwrap_or(Command::Serve);
+    let tick = match &command {
+        Command::Tick(args) => match TickConfig::from_args(args) {
+            Ok(tick) => Some(tick),
+            Err(err) => return bad_config(&err),
+        },
+        _ => None,
+    };
+    telemetry::init(&config.log);
+
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("tally: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match (command, tick) {
+            (Command::Healthcheck(args), _) => {
+                return Ok(commands::healthcheck(&config::healthcheck_url(&config, &args)).await);
+            }
+            (Command::Migrate, _) => commands::migrate(config).await,
+            (Command::Tick(_), Some(tick)) => commands::tick(config, tick).await,
+            _ => commands::serve(config).await,
+        }
+        .map(|()| ExitCode::SUCCESS)
+    });
+    result.unwrap_or_else(|err| {
+        eprintln!("tally: {err:#}");
+        ExitCode::FAILURE
+    })
+}
+
+fn bad_config(err: &ConfigError) -> ExitCode {
+    eprintln!("tally: {err}");
+    ExitCode::from(BAD_CONFIG)
+}

@@ -1,0 +1,146 @@
+//! Building and running the server: [`App::build`] binds and wires everything, reports the
+//! real port, and [`App::run_until_stopped`] serves until Ctrl-C or SIGTERM.
+//!
+//! The split lets tests bind port 0, ask for the port, and drive the same code the binary
+//! runs.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+
+use crate::{
+    config::Config,
+    greeting::Greeter,
+    metrics::{MeteredStore, Metrics},
+    store::{self, CounterStore},
+    web::{self, AppState},
+};
+
+/// A bound, ready-to-serve tally.
+pub struct App {
+    listener: TcpListener,
+    address: SocketAddr,
+    state: AppState,
+    request_timeout: Duration,
+}
+
+impl App {
+    /// Opens the store (without waiting for its server), binds the listener and starts applying
+    /// migrations in the background: the server answers `/healthz` even while its store is
+    /// down, and the schema is in place as soon as the store is reachable.
+    pub async fn build(config: Config) -> anyhow::Result<App> {
+        tracing::info!(
+            store = %config.store.backend(),
+            reason = %config.store_reason,
+            "counter store selected"
+        );
+        let metrics = Arc::new(Metrics::new());
+        let store = store::open(&config.store, config.store_timeout)
+            .with_context(|| format!("Failed to open the {} store", config.store.backend()))?;
+        let store: Arc<dyn CounterStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+        let greeter = config
+            .hello_postgres
+            .clone()
+            .map(|options| Arc::new(Greeter::new(options, config.store_timeout)));
+
+        let listener = TcpListener::bind((config.host, config.port))
+            .await
+            .with_context(|| format!("Failed to bind {}:{}", config.host, config.port))?;
+        let address = listener
+            .local_addr()
+            .context("Failed to read the bound address")?;
+
+        let migrating = store.clone();
+        tokio::spawn(async move {
+            match migrating.migrate().await {
+                Ok(()) => tracing::info!(store = %migrating.backend(), "schema is up to date"),
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "store not reachable at start; migrations will run on first use"
+                ),
+            }
+        });
+
+        Ok(App {
+            listener,
+            address,
+            state: AppState {
+                store,
+                greeter,
+                metrics,
+            },
+            // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
+            // request should take long. Generous so it never cuts a legitimate slow store call.
+            request_timeout: config.store_timeout * 2 + Duration::from_secs(5),
+        })
+    }
+
+    pub fn address(&self) -> SocketAddr {
+        self.address
+    }
+
+    pub fn port(&self) -> u16 {
+        self.address.port()
+    }
+
+    /// Serves until Ctrl-C or SIGTERM.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `stop` completes; then stops accepting, lets requests in flight finish,
+    /// and closes the store's pools.
+    pub async fn run_until(
+        self,
+        stop: impl Future<Output = ()> + Send + 'static,
+    ) -> anyhow::Result<()> {
+        let App {
+            listener,
+            address,
+            state,
+            request_timeout,
+        } = self;
+        tracing::info!("listening on http://{address}");
+        let router = web::router(state.clone(), request_timeout);
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(stop)
+            .await
+            .context("The HTTP server failed");
+        state.store.close().await;
+        if let Some(greeter) = &state.greeter {
+            greeter.close().await;
+        }
+        tracing::info!("stopped");
+        served
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends to PID 1).
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::terminate()) {
+            Ok(mut sigterm) => {
+                sigterm.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("Ctrl-C received: finishing requests in flight"),
+        () = terminate => tracing::info!("SIGTERM received: finishing requests in flight"),
+    }
+}

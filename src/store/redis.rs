@@ -1,0 +1,110 @@
+//! The Redis store: each counter is a plain integer key, incremented with `INCRBY`.
+//!
+//! The default counter's key is exactly `visitor_count`, with no prefix, so a Redis that the
+//! Flask + Redis tutorial filled keeps counting from where it was.
+//!
+//! Connections go through redis-rs's `ConnectionManager`, which replaces a broken connection
+//! by itself. It is created *lazily* (`new_lazy_with_config`) because the eager constructor
+//! fails at once while Redis is down, and tally must start anyway. The manager fails the
+//! command that was in flight when the link dropped; that command is not retried here, since
+//! an `INCRBY` that reached Redis before the link broke would otherwise count twice.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use redis::{
+    Client, ConnectionInfo, ErrorKind, RedisError,
+    aio::{ConnectionManager, ConnectionManagerConfig},
+};
+
+use super::{Backend, CounterName, CounterStore, StoreError, check_amount};
+
+pub struct RedisStore {
+    manager: ConnectionManager,
+}
+
+impl RedisStore {
+    /// Prepares the connection manager without connecting. Must be called inside a Tokio
+    /// runtime (the manager spawns its housekeeping task).
+    pub fn new(info: ConnectionInfo, timeout: Duration) -> Result<Self, StoreError> {
+        let client = Client::open(info).map_err(|err| StoreError::failed(Backend::Redis, err))?;
+        // Each connect attempt and each command is bounded by the store timeout. Two quick
+        // retries ride over a restart; a longer outage is reported (503) instead of retried,
+        // and the next command starts a fresh attempt.
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(timeout))
+            .set_response_timeout(Some(timeout))
+            .set_number_of_retries(2)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_millis(500));
+        let manager = ConnectionManager::new_lazy_with_config(client, config)
+            .map_err(|err| StoreError::failed(Backend::Redis, err))?;
+        Ok(RedisStore { manager })
+    }
+}
+
+/// Sorts a redis-rs error: connection trouble is `Unavailable`; Redis's own "would overflow"
+/// reply to `INCRBY` is `Overflow`; anything else (say, a key that holds text) is `Failed`.
+fn classify(err: RedisError, counter: Option<(&CounterName, i64)>) -> StoreError {
+    if err.is_io_error()
+        || err.is_connection_refusal()
+        || err.is_connection_dropped()
+        || err.is_timeout()
+        || matches!(
+            err.kind(),
+            ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+                | ErrorKind::Server(redis::ServerErrorKind::TryAgain)
+                | ErrorKind::Server(redis::ServerErrorKind::MasterDown)
+        )
+    {
+        return StoreError::unavailable(Backend::Redis, err);
+    }
+    if let Some((name, by)) = counter
+        && err
+            .detail()
+            .is_some_and(|detail| detail.contains("overflow"))
+    {
+        return StoreError::Overflow {
+            name: name.to_string(),
+            by,
+        };
+    }
+    StoreError::failed(Backend::Redis, err)
+}
+
+#[async_trait]
+impl CounterStore for RedisStore {
+    fn backend(&self) -> Backend {
+        Backend::Redis
+    }
+
+    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
+        check_amount(by)?;
+        let mut conn = self.manager.clone();
+        redis::cmd("INCRBY")
+            .arg(name.as_str())
+            .arg(by)
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| classify(err, Some((name, by))))
+    }
+
+    async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
+        let mut conn = self.manager.clone();
+        let value: Option<i64> = redis::cmd("GET")
+            .arg(name.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| classify(err, None))?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.manager.clone();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| classify(err, None))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,144 @@
+//! The embedded SQLite store: the default when nothing is configured, so `cargo run` works on a
+//! machine with no database server and keeps its counts across restarts.
+//!
+//! The file (and its directory) are created on first use. WAL journaling lets readers run
+//! while one writer writes, and `busy_timeout` (the store timeout) makes a second process that
+//! shares the file wait for the write lock instead of failing at once. `synchronous = NORMAL`
+//! is the setting SQLite recommends with WAL: a commit survives a crash of tally; only a power
+//! loss can drop the last few.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::{
+    SqlitePool,
+    migrate::Migrator,
+    sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
+};
+use tokio::sync::OnceCell;
+
+use super::{Backend, CounterName, CounterStore, StoreError, check_amount, error::from_sqlx};
+
+/// The SQLite migrations (`migrations/sqlite`; the SQL differs from PostgreSQL's).
+pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
+
+/// SQLite has one writer at a time whatever the pool size; a few connections let reads
+/// (`get`, `ping`) proceed while a write waits for the lock.
+const MAX_CONNECTIONS: u32 = 4;
+
+pub struct SqliteStore {
+    pool: SqlitePool,
+    schema: OnceCell<()>,
+}
+
+impl SqliteStore {
+    /// Prepares the pool; creates the database's directory so that the file can be created on
+    /// first use. Fails only when that directory cannot be created.
+    pub fn new(options: SqliteConnectOptions, timeout: Duration) -> Result<Self, StoreError> {
+        let file = options.get_filename();
+        if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
+            // An in-memory database has no real path; there is nothing to create for it.
+            if !options
+                .get_filename()
+                .as_os_str()
+                .to_string_lossy()
+                .contains(":memory:")
+            {
+                std::fs::create_dir_all(dir).map_err(|err| {
+                    StoreError::failed(
+                        Backend::Sqlite,
+                        format!(
+                            "cannot create the directory {} for the SQLite file: {err}",
+                            dir.display()
+                        ),
+                    )
+                })?;
+            }
+        }
+        let options = options
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(timeout);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(MAX_CONNECTIONS)
+            .acquire_timeout(timeout)
+            .connect_lazy_with(options);
+        Ok(SqliteStore {
+            pool,
+            schema: OnceCell::new(),
+        })
+    }
+
+    async fn ready(&self) -> Result<&SqlitePool, StoreError> {
+        self.schema
+            .get_or_try_init(|| async {
+                MIGRATOR.run(&self.pool).await.map_err(|err| match err {
+                    sqlx::migrate::MigrateError::Execute(err) => {
+                        from_sqlx(Backend::Sqlite, None, err)
+                    }
+                    other => StoreError::failed(Backend::Sqlite, other),
+                })
+            })
+            .await?;
+        Ok(&self.pool)
+    }
+}
+
+#[async_trait]
+impl CounterStore for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
+        check_amount(by)?;
+        let pool = self.ready().await?;
+        // SQLite does not raise on integer overflow: it silently turns the value into a REAL.
+        // The WHERE clause refuses an update that would pass i64::MAX, and then no row comes
+        // back, which is reported as an overflow with the count unchanged.
+        let value: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO counters (name, value) VALUES (?1, ?2) \
+             ON CONFLICT (name) DO UPDATE \
+             SET value = value + excluded.value, updated_at = CURRENT_TIMESTAMP \
+             WHERE value <= 9223372036854775807 - excluded.value \
+             RETURNING value",
+        )
+        .bind(name.as_str())
+        .bind(by)
+        .fetch_optional(pool)
+        .await
+        .map_err(|err| from_sqlx(Backend::Sqlite, Some((name.as_str(), by)), err))?;
+        value.ok_or_else(|| StoreError::Overflow {
+            name: name.to_string(),
+            by,
+        })
+    }
+
+    async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
+        let pool = self.ready().await?;
+        let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = ?1")
+            .bind(name.as_str())
+            .fetch_optional(pool)
+            .await
+            .map_err(|err| from_sqlx(Backend::Sqlite, None, err))?;
+        Ok(value.unwrap_or(0))
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let pool = self.ready().await?;
+        sqlx::query("SELECT 1")
+            .execute(pool)
+            .await
+            .map_err(|err| from_sqlx(Backend::Sqlite, None, err))?;
+        Ok(())
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.ready().await.map(|_| ())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+}

@@ -1,0 +1,115 @@
+//! The web layer's one error type and its mapping to HTTP.
+//!
+//! Handlers return `Result<_, AppError>`; this is the only place that decides status codes and
+//! error bodies. Every error body is JSON, `{"error": "<code>", "message": "<what was wrong>"}`,
+//! so scripts can branch on `error` and people can read `message`. Causes of server-side
+//! failures are logged with their chain and never echoed to the client.
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::json;
+
+use crate::store::{Backend, StoreError, StoreErrorKind};
+
+/// Seconds a client should wait before retrying after a 503. Short: most outages tally sees are
+/// restarts of PostgreSQL or Redis.
+pub const RETRY_AFTER_SECONDS: u64 = 2;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// 503 with `Retry-After`: the store (or PostgreSQL for `/hello`) is down or did not answer
+    /// within the store timeout. The client may try again; a failed increment is not retried
+    /// by tally itself.
+    #[error("the {} store is unavailable", .0.backend().map_or("counter", Backend::as_str))]
+    Unavailable(StoreError),
+
+    /// 503: `/hello` was asked for but no PostgreSQL is configured. Not a client mistake and
+    /// not transient either, so no `Retry-After`; the message says how to configure it.
+    #[error(
+        "no PostgreSQL is configured for this check: set DATABASE_URI=postgres://user:password@host:5432/db"
+    )]
+    PostgresNotConfigured,
+
+    /// 400: the request asked for something invalid (a bad counter name or amount).
+    #[error("{0}")]
+    BadRequest(String),
+
+    /// 409: the counter cannot grow by that much; it was left unchanged.
+    #[error("{0}")]
+    Conflict(String),
+
+    /// 404: no route matches the path.
+    #[error("no route for {method} {path}")]
+    NotFound { method: String, path: String },
+
+    /// 405: the path exists, but not for this method.
+    #[error("{path} does not accept {method}")]
+    MethodNotAllowed { method: String, path: String },
+
+    /// 500: anything else. Logged with its cause; the client gets a generic message.
+    #[error("internal error")]
+    Internal(#[source] StoreError),
+}
+
+impl From<StoreError> for AppError {
+    fn from(err: StoreError) -> Self {
+        match err.kind() {
+            StoreErrorKind::Unavailable | StoreErrorKind::TimedOut => AppError::Unavailable(err),
+            StoreErrorKind::InvalidInput => AppError::BadRequest(err.to_string()),
+            StoreErrorKind::Overflow => AppError::Conflict(err.to_string()),
+            StoreErrorKind::Failed => AppError::Internal(err),
+        }
+    }
+}
+
+impl AppError {
+    fn status(&self) -> StatusCode {
+        match self {
+            AppError::Unavailable(_) | AppError::PostgresNotConfigured => {
+                StatusCode::SERVICE_UNAVAILABLE
+            }
+            AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            AppError::Unavailable(_) => "store_unavailable",
+            AppError::PostgresNotConfigured => "postgres_not_configured",
+            AppError::BadRequest(_) => "bad_request",
+            AppError::Conflict(_) => "conflict",
+            AppError::NotFound { .. } => "not_found",
+            AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::Internal(_) => "internal",
+        }
+    }
+}
+
+impl IntoResponse for AppError {
+    fn into_response(self) -> Response {
+        match &self {
+            AppError::Unavailable(err) => tracing::warn!(error = %err, "store unavailable"),
+            AppError::Internal(err) => tracing::error!(error = ?err, "internal error"),
+            _ => {}
+        }
+        let mut message = self.to_string();
+        if let AppError::Unavailable(_) = self {
+            message.push_str("; try again shortly");
+        }
+        let body = Json(json!({ "error": self.code(), "message": message }));
+        let mut response = (self.status(), body).into_response();
+        if let AppError::Unavailable(_) = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        response
+    }
+}

@@ -1,0 +1,120 @@
+//! The HTTP layer: routes, handlers, error mapping and middleware.
+//!
+//! It knows stores only through `Arc<dyn CounterStore>`; which backend is behind it is decided
+//! at start (see [`crate::config`]). Each feature module exposes `router()`, merged here, and
+//! the cross-cutting layers (request ids, tracing, timeout, metrics) are added once, here.
+//!
+//! Layer order, outermost first: a request id is set (or kept from the client), the tracing
+//! span is opened with that id, the id is copied onto the response, and the whole request is
+//! bounded by a timeout. Store calls have their own, shorter deadline (`STORE_TIMEOUT`); the
+//! request timeout is only a backstop for anything else that could hang.
+
+mod counter;
+mod error;
+mod health;
+mod hello;
+mod metrics;
+mod negotiate;
+mod pages;
+
+use std::{
+    sync::{Arc, LazyLock},
+    time::Duration,
+};
+
+use axum::{
+    Router,
+    extract::{Request, State},
+    http::{HeaderName, StatusCode},
+    middleware,
+    response::{IntoResponse, Response},
+};
+use tower::ServiceBuilder;
+use tower_http::{
+    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
+    timeout::TimeoutLayer,
+    trace::TraceLayer,
+};
+
+pub use error::{AppError, RETRY_AFTER_SECONDS};
+pub use pages::WELCOME;
+
+use crate::{
+    greeting::Greeter,
+    metrics::Metrics,
+    store::{CounterName, CounterStore},
+};
+
+/// The counter behind `/count`, parsed once.
+static DEFAULT_COUNTER: LazyLock<CounterName> = LazyLock::new(CounterName::default_counter);
+
+/// What every handler can reach. Cheap to clone: it is all `Arc`s.
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn CounterStore>,
+    /// The PostgreSQL behind `/hello`, when `DATABASE_URI` is a postgres URI.
+    pub greeter: Option<Arc<Greeter>>,
+    pub metrics: Arc<Metrics>,
+}
+
+static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// The whole application as a `Router`, ready to serve (or to test with `oneshot`).
+pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    Router::new()
+        .merge(pages::router())
+        .merge(counter::router())
+        .merge(hello::router())
+        .merge(health::router())
+        .merge(metrics::router())
+        .route_layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::track,
+        ))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
+                .layer(
+                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                        let request_id = request
+                            .headers()
+                            .get(&REQUEST_ID)
+                            .and_then(|id| id.to_str().ok())
+                            .unwrap_or("-");
+                        tracing::info_span!(
+                            "request",
+                            method = %request.method(),
+                            path = %request.uri().path(),
+                            request_id,
+                        )
+                    }),
+                )
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    request_timeout,
+                )),
+        )
+}
+
+async fn not_found(State(state): State<AppState>, request: Request) -> Response {
+    state
+        .metrics
+        .observe_request(request.method().as_str(), "unmatched", 404, 0.0);
+    AppError::NotFound {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    }
+    .into_response()
+}
+
+async fn method_not_allowed(request: Request) -> Response {
+    AppError::MethodNotAllowed {
+        method: request.method().to_string(),
+        path: request.uri().path().to_owned(),
+    }
+    .into_response()
+}

@@ -1,0 +1,76 @@
+//! The welcome page and its static files.
+//!
+//! The frontend (`frontend/`) is plain HTML, CSS and JavaScript with no build step, embedded
+//! in the binary at compile time so that one file is all a deployment needs. The page shows
+//! the current count, which store is in use, a button that counts through `/count`'s JSON
+//! form, and the result of the PostgreSQL check.
+
+use axum::{
+    Router,
+    extract::State,
+    http::{HeaderMap, HeaderValue, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+
+use super::{AppState, DEFAULT_COUNTER, negotiate::accepts};
+
+const INDEX_HTML: &str = include_str!("../../frontend/index.html");
+const APP_JS: &str = include_str!("../../frontend/app.js");
+const STYLE_CSS: &str = include_str!("../../frontend/style.css");
+
+/// What `/` says to clients that are not browsers (the tutorials' first line).
+pub const WELCOME: &str = "Welcome to my App!";
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/", get(welcome))
+        .route(
+            "/assets/app.js",
+            get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/style.css",
+            get(|| asset(STYLE_CSS, "text/css; charset=utf-8")),
+        )
+}
+
+async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let mut response = if accepts(&headers, "text/html") {
+        // The page opens with the current count; when the store is down it still renders,
+        // and says so, rather than failing the whole page.
+        let count = match state.store.get(&DEFAULT_COUNTER).await {
+            Ok(count) => count.to_string(),
+            Err(err) => {
+                tracing::warn!(error = %err, "welcome page rendered without a count");
+                "unavailable".to_owned()
+            }
+        };
+        // Both values are safe to splice into HTML: a number (or a fixed word) and one of the
+        // fixed backend names.
+        Html(
+            INDEX_HTML
+                .replace("{{count}}", &count)
+                .replace("{{store}}", state.store.backend().as_str()),
+        )
+        .into_response()
+    } else {
+        WELCOME.into_response()
+    };
+    response
+        .headers_mut()
+        .insert(header::VARY, HeaderValue::from_static("accept"));
+    response
+}
+
+async fn asset(body: &'static str, content_type: &'static str) -> impl IntoResponse {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            // Embedded files change only with the binary; a short cache still lets a new
+            // release show within minutes.
+            (header::CACHE_CONTROL, "public, max-age=300"),
+        ],
+        body,
+    )
+}
