@@ -72,16 +72,37 @@ impl SqliteStore {
 
     async fn ready(&self) -> Result<&SqlitePool, StoreError> {
         self.schema
-            .get_or_try_init(|| async {
-                MIGRATOR.run(&self.pool).await.map_err(|err| match err {
-                    sqlx::migrate::MigrateError::Execute(err) => {
-                        from_sqlx(Backend::Sqlite, None, err)
-                    }
-                    other => StoreError::failed(Backend::Sqlite, other),
-                })
-            })
+            .get_or_try_init(|| self.apply_migrations())
             .await?;
         Ok(&self.pool)
+    }
+
+    /// Applies the migrations, waiting out another process that is applying them too.
+    ///
+    /// sqlx's migrator runs each migration in a deferred transaction and has no lock for
+    /// SQLite. When two processes (say `tally serve` and `tally tick`) start on the same file
+    /// at once, the slower one either cannot upgrade its read lock (SQLITE_BUSY at once,
+    /// without waiting for `busy_timeout`) or finds its bookkeeping row already written (a
+    /// unique violation on `_sqlx_migrations`). Either way, running the migrator again after
+    /// the other process committed finds the migration applied. The attempts are bounded, and
+    /// the caller's deadline bounds the wait.
+    async fn apply_migrations(&self) -> Result<(), StoreError> {
+        const ATTEMPTS: u32 = 50;
+        let mut attempt = 1;
+        loop {
+            let err = match MIGRATOR.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(sqlx::migrate::MigrateError::Execute(err)) => err,
+                Err(other) => return Err(StoreError::failed(Backend::Sqlite, other)),
+            };
+            let raced = matches!(&err, sqlx::Error::Database(db) if db.is_unique_violation());
+            let err = from_sqlx(Backend::Sqlite, None, err);
+            if attempt >= ATTEMPTS || !(raced || err.is_transient()) {
+                return Err(err);
+            }
+            attempt += 1;
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
     }
 }
 
