@@ -1,0 +1,399 @@
+//! Fixtures: isolated stores, an in-process app on a random port, and the `tally` binary.
+
+use std::{
+    net::TcpListener,
+    path::Path,
+    process::{Child, Command, Stdio},
+    str::FromStr,
+    sync::{
+        Arc, Once,
+        atomic::{AtomicU32, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::StatusCode;
+use sqlx::{Connection, PgConnection, postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
+use tally::{
+    config::Config,
+    startup::App,
+    store::{self, Backend, CounterStore, StoreSpec},
+};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+
+use crate::servers;
+
+/// Quiet unless `TEST_LOG` is set.
+pub fn init_test_logging() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tally::telemetry::init(&tally::config::LogConfig {
+                filter: "debug,sqlx=info,hyper=info".to_owned(),
+                format: tally::config::LogFormat::Pretty,
+            });
+        }
+    });
+}
+
+static NEXT_ID: AtomicU32 = AtomicU32::new(1);
+
+/// A number unique within this test process.
+pub fn unique_id() -> u32 {
+    NEXT_ID.fetch_add(1, Ordering::Relaxed)
+}
+
+/// A free TCP port on loopback (bound, read, released).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("bind a free port on 127.0.0.1")
+        .port()
+}
+
+/// Creates an empty database on `admin_url`'s server and returns its URL.
+pub async fn create_database(admin_url: &str) -> String {
+    let name = format!("tally_test_{}_{}", std::process::id(), unique_id());
+    let mut admin = PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|err| panic!("connect to the test PostgreSQL at {admin_url}: {err}"));
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE \"{name}\"")))
+        .execute(&mut admin)
+        .await
+        .unwrap_or_else(|err| panic!("CREATE DATABASE {name} (needs CREATEDB): {err}"));
+    let options = PgConnectOptions::from_str(admin_url).expect("admin URL parses");
+    format!(
+        "postgres://{}@{}:{}/{name}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port()
+    )
+}
+
+/// A Redis URL naming a db number no other test uses, emptied first.
+pub async fn fresh_redis_url() -> String {
+    let base = servers::shared_redis_url();
+    let base = base.trim_end_matches('/');
+    let db = unique_id();
+    let available = if servers::shared_redis_is_throwaway() {
+        1024
+    } else {
+        redis_database_count(base).await
+    };
+    assert!(
+        db < available,
+        "the Redis at TEST_REDIS_URL has {available} databases and the tests need one each \
+         ({db} so far); start it with `--databases 1024`"
+    );
+    let url = format!("{base}/{db}");
+    let client = redis::Client::open(url.as_str()).expect("valid redis URL");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap_or_else(|err| panic!("connect to the test Redis at {url}: {err}"));
+    let _: () = redis::cmd("FLUSHDB")
+        .query_async(&mut conn)
+        .await
+        .expect("FLUSHDB on the test db");
+    url
+}
+
+async fn redis_database_count(base: &str) -> u32 {
+    let client = redis::Client::open(base).expect("valid redis URL");
+    let Ok(mut conn) = client.get_multiplexed_async_connection().await else {
+        return 16;
+    };
+    let reply: Result<Vec<String>, _> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("databases")
+        .query_async(&mut conn)
+        .await;
+    reply
+        .ok()
+        .and_then(|pair| pair.get(1).and_then(|n| n.parse().ok()))
+        .unwrap_or(16)
+}
+
+/// An isolated store of one backend, plus whatever keeps it alive (a temp dir).
+pub struct StoreFixture {
+    pub spec: StoreSpec,
+    /// The URL behind the spec, for spawning the binary against the same store.
+    pub url: Option<String>,
+    /// Keeps the SQLite file's directory until the fixture is dropped.
+    _dir: TempDir,
+}
+
+impl StoreFixture {
+    pub async fn new(backend: Backend) -> StoreFixture {
+        init_test_logging();
+        let dir = tempfile::tempdir().expect("create a temp dir");
+        let (spec, url) = match backend {
+            Backend::Postgres => {
+                let url = create_database(&servers::shared_postgres_url()).await;
+                (StoreSpec::Postgres(pg_options(&url)), Some(url))
+            }
+            Backend::Redis => {
+                let url = fresh_redis_url().await;
+                (StoreSpec::Redis(redis_info(&url)), Some(url))
+            }
+            Backend::Sqlite => {
+                let path = dir.path().join("counts.db");
+                let url = format!("sqlite://{}", path.display());
+                (
+                    StoreSpec::Sqlite(SqliteConnectOptions::new().filename(&path)),
+                    Some(url),
+                )
+            }
+            Backend::Memory => (StoreSpec::Memory, None),
+        };
+        StoreFixture {
+            spec,
+            url,
+            _dir: dir,
+        }
+    }
+
+    /// A new store instance over the fixture's data.
+    pub fn open(&self, timeout: Duration) -> Arc<dyn CounterStore> {
+        store::open(&self.spec, timeout).expect("open the store")
+    }
+}
+
+pub fn pg_options(url: &str) -> PgConnectOptions {
+    PgConnectOptions::from_str(url).expect("valid postgres URL")
+}
+
+pub fn redis_info(url: &str) -> redis::ConnectionInfo {
+    redis::IntoConnectionInfo::into_connection_info(url).expect("valid redis URL")
+}
+
+/// A tally served in-process on a random port, with typed helpers for each endpoint.
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    stop: Option<oneshot::Sender<()>>,
+    served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: String,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|value| value.to_str().ok())
+    }
+
+    pub fn json(&self) -> serde_json::Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {}", self.body))
+    }
+}
+
+/// Starts tally on a random port with `config`'s store and settings.
+pub async fn spawn_app(mut config: Config) -> TestApp {
+    init_test_logging();
+    config.port = 0;
+    let app = App::build(config).await.expect("build the app");
+    let address = format!("http://{}", app.address());
+    let (stop, stopped) = oneshot::channel::<()>();
+    let served = tokio::spawn(app.run_until(async {
+        let _ = stopped.await;
+    }));
+    TestApp {
+        address,
+        client: reqwest::Client::new(),
+        stop: Some(stop),
+        served: Some(served),
+    }
+}
+
+/// Starts tally on a random port over an isolated store of `backend`.
+pub async fn spawn_app_for(backend: Backend) -> (TestApp, StoreFixture) {
+    let fixture = StoreFixture::new(backend).await;
+    let app = spawn_app(Config::with_store(fixture.spec.clone())).await;
+    (app, fixture)
+}
+
+impl TestApp {
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let mut request = self.client.get(format!("{}{path}", self.address));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|err| panic!("GET {path}: {err}"));
+        Reply {
+            status: response.status(),
+            headers: response.headers().clone(),
+            body: response.text().await.expect("read the body"),
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn count(&self) -> Reply {
+        self.get("/count").await
+    }
+
+    pub async fn hello(&self) -> Reply {
+        self.get("/hello").await
+    }
+
+    pub async fn readyz(&self) -> Reply {
+        self.get("/readyz").await
+    }
+
+    /// Graceful shutdown; returns what `run_until` returned.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.served.take() {
+            Some(served) => served.await.expect("the server task panicked"),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Parses `Visitor count: N`.
+pub fn visitor_count(reply: &Reply) -> i64 {
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    reply
+        .body
+        .strip_prefix("Visitor count: ")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("unexpected /count body: {:?}", reply.body))
+}
+
+/// Retries `check` until it returns true or `limit` passes; false on time-out.
+pub async fn eventually<F, Fut>(limit: Duration, mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    loop {
+        if check().await {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The `tally` executable, with a clean environment (only PATH), run in `dir` so that no
+/// developer `.env` or `data/` leaks in.
+pub fn tally_command(dir: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tally"));
+    command
+        .current_dir(dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .stdin(Stdio::null());
+    if std::env::var_os("TEST_LOG").is_some() {
+        command.env("RUST_LOG", "debug,sqlx=info,hyper=info");
+    } else {
+        command.stdout(Stdio::null()).stderr(Stdio::null());
+    }
+    command
+}
+
+/// A running `tally serve` process.
+pub struct TallyProcess {
+    pub child: Child,
+    pub address: String,
+}
+
+impl TallyProcess {
+    /// Starts `tally` in `dir` with `envs` on a free port and waits for `/healthz`.
+    pub async fn start(dir: &Path, envs: &[(&str, &str)]) -> TallyProcess {
+        let port = free_port();
+        let mut command = tally_command(dir);
+        command
+            .env("PORT", port.to_string())
+            .envs(envs.iter().copied());
+        let mut child = command.spawn().expect("spawn tally");
+        let address = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        let up = eventually(Duration::from_secs(20), || async {
+            client
+                .get(format!("{address}/healthz"))
+                .send()
+                .await
+                .is_ok_and(|response| response.status() == StatusCode::OK)
+        })
+        .await;
+        if !up {
+            let _ = child.kill();
+            panic!(
+                "tally did not answer /healthz on port {port} within 20 s (TEST_LOG=1 shows its logs)"
+            );
+        }
+        TallyProcess { child, address }
+    }
+
+    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
+        let app = TestApp {
+            address: self.address.clone(),
+            client: reqwest::Client::new(),
+            stop: None,
+            served: None,
+        };
+        app.get_with(path, headers).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        self.get_with(path, &[]).await
+    }
+
+    pub async fn count(&self) -> Reply {
+        self.get("/count").await
+    }
+
+    /// Sends SIGTERM and waits (up to 15 s) for the exit status.
+    pub fn terminate(mut self) -> std::process::ExitStatus {
+        send_signal(&self.child, libc::SIGTERM);
+        wait_for_exit(&mut self.child, Duration::from_secs(15))
+    }
+}
+
+impl Drop for TallyProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn send_signal(child: &Child, signal: libc::c_int) {
+    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
+    // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+    let rc = unsafe { libc::kill(pid, signal) };
+    assert_eq!(rc, 0, "kill({pid}, {signal})");
+}
+
+/// Waits for `child` to exit; panics (after killing it) when it outlives `limit`.
+pub fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("poll the child") {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("tally did not exit within {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
