@@ -4,7 +4,7 @@
 //! invalid value gives one line naming the *variable* and what it accepts (clap's own errors
 //! name the flag and print usage). `.env` is loaded into the environment before parsing
 //! without overriding it, which gives the documented order: flag, environment, `.env`,
-//! default.
+//! default. An empty value counts as unset.
 
 use clap::{Args, Parser, Subcommand};
 

@@ -121,12 +121,6 @@ impl Config {
         let redis = parse_redis(settings)?;
         let sqlite_path = match settings.sqlite_path.as_deref() {
             None => PathBuf::from(DEFAULT_SQLITE_PATH),
-            Some("") => {
-                return Err(ConfigError::new(
-                    "SQLITE_PATH",
-                    "must not be empty; accepted: a file path such as data/tally.db",
-                ));
-            }
             Some(path) => PathBuf::from(path),
         };
         let (store, store_reason) = select_store(settings, &database, redis, sqlite_path)?;
@@ -147,11 +141,31 @@ impl Config {
 }
 
 impl Settings {
-    /// Fills `database_uri` from `DATABASE_URL` when `DATABASE_URI` is unset (the alias that
-    /// sqlx-cli and many platforms use). Call after `.env` has been loaded.
-    pub fn apply_aliases(&mut self) {
+    /// Treats empty values as unset (what `PORT=` in a `.env` or a compose file's
+    /// `${REDIS_HOST:-}` mean), then fills `database_uri` from `DATABASE_URL` when
+    /// `DATABASE_URI` is unset (the alias that sqlx-cli and many platforms use). Call after
+    /// `.env` has been loaded.
+    pub fn normalize(&mut self) {
+        for value in [
+            &mut self.host,
+            &mut self.port,
+            &mut self.counter_store,
+            &mut self.database_uri,
+            &mut self.redis_host,
+            &mut self.redis_port,
+            &mut self.redis_url,
+            &mut self.sqlite_path,
+            &mut self.store_timeout,
+            &mut self.log,
+            &mut self.log_format,
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                *value = None;
+            }
+        }
         if self.database_uri.is_none()
             && let Ok(url) = std::env::var("DATABASE_URL")
+            && !url.trim().is_empty()
         {
             self.database_uri = Some(url);
             self.database_uri_from_alias = true;
@@ -546,6 +560,20 @@ mod tests {
         let mut s = settings();
         s.redis_url = Some("http://:hunter2@cache".into());
         assert!(!error(&s).to_string().contains("hunter2"));
+    }
+
+    #[test]
+    fn empty_values_count_as_unset() {
+        let mut s = Settings {
+            port: Some(String::new()),
+            redis_host: Some("  ".into()),
+            counter_store: Some(String::new()),
+            ..Settings::default()
+        };
+        s.normalize();
+        let config = Config::from_settings(&s).expect("empty values are unset");
+        assert_eq!(config.port, DEFAULT_PORT);
+        assert_eq!(config.store.backend(), Backend::Sqlite);
     }
 
     #[test]

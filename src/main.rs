@@ -21,7 +21,7 @@ fn main() -> ExitCode {
         return ExitCode::from(BAD_CONFIG);
     }
     let mut cli = Cli::parse();
-    cli.settings.apply_aliases();
+    cli.settings.normalize();
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(err) => return bad_config(&err),

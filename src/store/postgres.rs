@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    PgPool,
+    Connection, PgPool,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -25,6 +25,9 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// leaving room in PostgreSQL's default `max_connections = 100` for several tally replicas.
 const MAX_CONNECTIONS: u32 = 10;
 
+/// A pooled connection idle for longer than this is checked before use.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
 pub struct PostgresStore {
     pool: PgPool,
     /// Set once the migrations have been applied; until then every call tries to apply them,
@@ -37,6 +40,18 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(timeout)
+            // sqlx pings every connection it hands out by default: a second round trip on
+            // every increment. Only a connection that sat idle for a while may have been cut
+            // (a PostgreSQL restart, a proxy's idle timeout), so only those are pinged.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for > PING_IF_IDLE_FOR {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect_lazy_with(options);
         PostgresStore {
             pool,

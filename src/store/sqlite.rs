@@ -63,6 +63,9 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(timeout)
+            // An SQLite connection is a file handle, not a socket that can be cut: pinging
+            // it before each use (sqlx's default) would only add a statement per increment.
+            .test_before_acquire(false)
             .connect_lazy_with(options);
         Ok(SqliteStore {
             pool,
