@@ -187,9 +187,12 @@ async fn sqlite_instances_share_one_count() {
     two_instances_share_one_count(Backend::Sqlite).await;
 }
 
-/// A Redis that the Flask tutorial filled (`INCR visitor_count`) keeps counting from there.
-#[tokio::test]
-async fn redis_keeps_a_count_left_by_the_flask_tutorial() {
+/// A fresh Redis fixture in which `key` was set to `value` by a plain client (as another
+/// program would), and that client's connection.
+async fn redis_with_key(
+    key: &str,
+    value: &str,
+) -> (StoreFixture, ::redis::aio::MultiplexedConnection) {
     let fixture = StoreFixture::new(Backend::Redis).await;
     let url = fixture.url.clone().expect("redis fixture has a URL");
     let client = ::redis::Client::open(url.as_str()).expect("valid url");
@@ -198,11 +201,18 @@ async fn redis_keeps_a_count_left_by_the_flask_tutorial() {
         .await
         .expect("connect");
     let _: () = ::redis::cmd("SET")
-        .arg("visitor_count")
-        .arg(41)
+        .arg(key)
+        .arg(value)
         .query_async(&mut conn)
         .await
         .expect("SET");
+    (fixture, conn)
+}
+
+/// A Redis that the Flask tutorial filled (`INCR visitor_count`) keeps counting from there.
+#[tokio::test]
+async fn redis_keeps_a_count_left_by_the_flask_tutorial() {
+    let (fixture, mut conn) = redis_with_key("visitor_count", "41").await;
     let store = fixture.open(Duration::from_secs(5));
     assert_eq!(
         store
@@ -222,19 +232,7 @@ async fn redis_keeps_a_count_left_by_the_flask_tutorial() {
 /// A Redis key holding something that is not a number is a store failure, not an outage.
 #[tokio::test]
 async fn redis_key_with_text_is_a_failure_not_an_outage() {
-    let fixture = StoreFixture::new(Backend::Redis).await;
-    let url = fixture.url.clone().expect("redis fixture has a URL");
-    let client = ::redis::Client::open(url.as_str()).expect("valid url");
-    let mut conn = client
-        .get_multiplexed_async_connection()
-        .await
-        .expect("connect");
-    let _: () = ::redis::cmd("SET")
-        .arg("not_a_number")
-        .arg("hello")
-        .query_async(&mut conn)
-        .await
-        .expect("SET");
+    let (fixture, _conn) = redis_with_key("not_a_number", "hello").await;
     let store = fixture.open(Duration::from_secs(5));
     let counter = CounterName::parse("not_a_number").expect("valid name");
     let err = store
