@@ -6,7 +6,7 @@
 //! start (exit code 2), not surface as a 500 on the first visit. Values that may hold a
 //! password (`DATABASE_URI`, `REDIS_URL`) are redacted in every message.
 
-use std::{fmt, net::IpAddr, path::PathBuf, str::FromStr, time::Duration};
+use std::{collections::HashSet, fmt, net::IpAddr, path::PathBuf, str::FromStr, time::Duration};
 
 use redis::IntoConnectionInfo;
 use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
@@ -142,10 +142,14 @@ impl Config {
 
 impl Settings {
     /// Treats empty values as unset (what `PORT=` in a `.env` or a compose file's
-    /// `${REDIS_HOST:-}` mean), then fills `database_uri` from `DATABASE_URL` when
-    /// `DATABASE_URI` is unset (the alias that sqlx-cli and many platforms use). Call after
-    /// `.env` has been loaded.
-    pub fn normalize(&mut self) {
+    /// `${REDIS_HOST:-}` mean), then resolves the `DATABASE_URL` alias (the name sqlx-cli and
+    /// many platforms use). Call after [`load_dotenv`], with the names it reported as set in
+    /// the process environment.
+    ///
+    /// `DATABASE_URI` wins over `DATABASE_URL` at the same level, but the documented order of
+    /// levels comes first: a `DATABASE_URL` in the process environment wins over a
+    /// `DATABASE_URI` that only `.env` set.
+    pub fn normalize(&mut self, process_env: &HashSet<String>) {
         for value in [
             &mut self.host,
             &mut self.port,
@@ -163,10 +167,16 @@ impl Settings {
                 *value = None;
             }
         }
-        if self.database_uri.is_none()
-            && let Ok(url) = std::env::var("DATABASE_URL")
-            && !url.trim().is_empty()
-        {
+        let alias = std::env::var("DATABASE_URL")
+            .ok()
+            .filter(|url| !url.trim().is_empty());
+        // A value equal to the environment's came from the environment; otherwise from a flag.
+        let uri_only_from_dotenv = self.database_uri.is_some()
+            && !process_env.contains("DATABASE_URI")
+            && std::env::var("DATABASE_URI").ok() == self.database_uri;
+        let use_alias = self.database_uri.is_none()
+            || (uri_only_from_dotenv && process_env.contains("DATABASE_URL"));
+        if use_alias && let Some(url) = alias {
             self.database_uri = Some(url);
             self.database_uri_from_alias = true;
         }
@@ -324,6 +334,17 @@ fn parse_database_uri(variable: &'static str, uri: &str) -> Result<DatabaseUri, 
         "postgres" | "postgresql" => PgConnectOptions::from_str(uri)
             .map(DatabaseUri::Postgres)
             .map_err(|_| ConfigError::invalid(variable, &shown, accepted)),
+        // An in-memory SQLite database vanishes with the pool's last connection, which sqlx
+        // closes when idle: counts would silently reset. COUNTER_STORE=memory is the honest
+        // way to count in memory.
+        "sqlite" if uri.contains(":memory:") || uri.contains("mode=memory") => {
+            Err(ConfigError::new(
+                variable,
+                format!(
+                    "{shown:?} is an in-memory SQLite database, which tally does not support; use COUNTER_STORE=memory, or a file such as sqlite://data/tally.db"
+                ),
+            ))
+        }
         "sqlite" => SqliteConnectOptions::from_str(uri)
             .map(DatabaseUri::Sqlite)
             .map_err(|_| ConfigError::invalid(variable, &shown, accepted)),
@@ -368,18 +389,82 @@ fn parse_redis(
     Ok(Some((info, "REDIS_HOST")))
 }
 
-/// `scheme://user:password@host/…` → `scheme://user:***@host/…`, for error messages.
+/// Hides secrets in a URI for error messages: `scheme://user:password@host/…?password=…`
+/// becomes `scheme://user:***@host/…?password=***`.
 pub fn redact(uri: &str) -> String {
-    let Some((scheme, rest)) = uri.split_once("://") else {
-        return uri.to_owned();
+    let (base, query) = match uri.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (uri, None),
     };
-    let Some((userinfo, host)) = rest.rsplit_once('@') else {
-        return uri.to_owned();
+    let mut redacted = match base.split_once("://") {
+        Some((scheme, rest)) => match rest.rsplit_once('@') {
+            Some((userinfo, host)) => match userinfo.split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
+                None => base.to_owned(),
+            },
+            None => base.to_owned(),
+        },
+        None => base.to_owned(),
     };
-    match userinfo.split_once(':') {
-        Some((user, _password)) => format!("{scheme}://{user}:***@{host}"),
-        None => uri.to_owned(),
+    if let Some(query) = query {
+        let params: Vec<String> = query
+            .split('&')
+            .map(|param| match param.split_once('=') {
+                Some((key, _value)) if is_secret_key(key) => format!("{key}=***"),
+                _ => param.to_owned(),
+            })
+            .collect();
+        redacted.push('?');
+        redacted.push_str(&params.join("&"));
     }
+    redacted
+}
+
+fn is_secret_key(key: &str) -> bool {
+    let key = key.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+}
+
+/// Loads `.env` from the working directory (not its parents) into the environment, without
+/// overriding what is already set. Returns the names that were set *before*, so that
+/// [`Settings::normalize`] can tell the process environment from `.env`.
+///
+/// A missing file is fine. A malformed line is reported by number and variable name only:
+/// the line itself may hold a password.
+pub fn load_dotenv() -> Result<HashSet<String>, ConfigError> {
+    let process_env = std::env::vars_os()
+        .filter_map(|(name, _)| name.into_string().ok())
+        .collect();
+    match dotenvy::from_path(".env") {
+        Ok(()) => Ok(process_env),
+        Err(err) if err.not_found() => Ok(process_env),
+        Err(dotenvy::Error::LineParse(line, _)) => {
+            let number = std::fs::read_to_string(".env")
+                .ok()
+                .and_then(|text| text.lines().position(|l| l.trim() == line.trim()))
+                .map_or_else(|| "a line".to_owned(), |i| format!("line {}", i + 1));
+            let name = line
+                .split_once('=')
+                .map(|(name, _)| name.trim())
+                .filter(|name| !name.is_empty() && !name.contains(char::is_whitespace))
+                .map(|name| format!(" ({name})"))
+                .unwrap_or_default();
+            Err(ConfigError::new(
+                ".env",
+                format!(
+                    "{number}{name} is not of the form NAME=value (its text is not shown: it may hold a secret)"
+                ),
+            ))
+        }
+        Err(err) => Err(ConfigError::new(".env", format!("cannot be read: {err}"))),
+    }
+}
+
+/// An empty value counts as unset.
+fn non_empty(value: &Option<String>) -> Option<&str> {
+    value.as_deref().filter(|v| !v.trim().is_empty())
 }
 
 /// What `tally tick` needs.
@@ -391,11 +476,11 @@ pub struct TickConfig {
 
 impl TickConfig {
     pub fn from_args(args: &TickArgs) -> Result<TickConfig, ConfigError> {
-        let interval = match args.interval.as_deref() {
+        let interval = match non_empty(&args.interval) {
             None => DEFAULT_TICK_INTERVAL,
             Some(value) => parse_duration("TICK_INTERVAL", value)?,
         };
-        let counter = CounterName::parse(args.counter.as_deref().unwrap_or(DEFAULT_TICK_COUNTER))
+        let counter = CounterName::parse(non_empty(&args.counter).unwrap_or(DEFAULT_TICK_COUNTER))
             .map_err(|err| ConfigError::new("TICK_COUNTER", err.to_string()))?;
         Ok(TickConfig { interval, counter })
     }
@@ -404,8 +489,8 @@ impl TickConfig {
 /// The URL `tally healthcheck` asks: `HEALTHCHECK_URL`, else this server's own `/healthz`
 /// (on loopback when it binds every address).
 pub fn healthcheck_url(config: &Config, args: &HealthcheckArgs) -> String {
-    if let Some(url) = &args.url {
-        return url.clone();
+    if let Some(url) = non_empty(&args.url) {
+        return url.to_owned();
     }
     let host = match config.host {
         IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
@@ -570,10 +655,40 @@ mod tests {
             counter_store: Some(String::new()),
             ..Settings::default()
         };
-        s.normalize();
+        s.normalize(&HashSet::new());
         let config = Config::from_settings(&s).expect("empty values are unset");
         assert_eq!(config.port, DEFAULT_PORT);
         assert_eq!(config.store.backend(), Backend::Sqlite);
+    }
+
+    #[test]
+    fn redact_hides_userinfo_passwords_and_secret_query_parameters() {
+        assert_eq!(
+            redact("postgres://app:s3cret@db/app"),
+            "postgres://app:***@db/app"
+        );
+        assert_eq!(
+            redact("postgres://db/app?password=s3cret&sslmode=require"),
+            "postgres://db/app?password=***&sslmode=require"
+        );
+        assert_eq!(redact("redis://cache:6379/0"), "redis://cache:6379/0");
+    }
+
+    #[test]
+    fn in_memory_sqlite_uris_are_refused_with_the_alternative() {
+        for uri in [
+            "sqlite::memory:",
+            "sqlite://:memory:",
+            "sqlite://file?mode=memory",
+        ] {
+            let s = Settings {
+                database_uri: Some(uri.into()),
+                ..Settings::default()
+            };
+            let err = error(&s);
+            assert_eq!(err.variable, "DATABASE_URI", "{uri}");
+            assert!(err.message.contains("COUNTER_STORE=memory"), "{err}");
+        }
     }
 
     #[test]

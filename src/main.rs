@@ -12,16 +12,12 @@ use tally::{
 const BAD_CONFIG: u8 = 2;
 
 fn main() -> ExitCode {
-    // `.env` in the working directory fills in what the environment does not set; a missing
-    // file is fine, a malformed one is a configuration error.
-    if let Err(err) = dotenvy::from_path(".env")
-        && !err.not_found()
-    {
-        eprintln!("tally: cannot read .env: {err}");
-        return ExitCode::from(BAD_CONFIG);
-    }
+    let process_env = match config::load_dotenv() {
+        Ok(names) => names,
+        Err(err) => return bad_config(&err),
+    };
     let mut cli = Cli::parse();
-    cli.settings.normalize();
+    cli.settings.normalize(&process_env);
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(err) => return bad_config(&err),

@@ -130,14 +130,22 @@ pub(crate) fn from_sqlx(
                 };
             }
             // PostgreSQL class 08 is "connection exception"; 57P01-57P03 are admin shutdown,
-            // crash shutdown and "cannot connect now" (starting up). SQLite reports extended
+            // crash shutdown and "cannot connect now" (starting up); 28000/28P01 (refused
+            // credentials) and 3D000 (no such database) are fixed by an operator without
+            // touching tally, so they too are outages, not bugs. SQLite reports extended
             // result codes as numbers; primary codes 5 and 6 are SQLITE_BUSY and SQLITE_LOCKED:
             // another writer held the database past busy_timeout.
             let transient = match backend {
                 Backend::Sqlite => code
                     .parse::<i32>()
                     .is_ok_and(|code| matches!(code & 0xff, 5 | 6)),
-                _ => code.starts_with("08") || matches!(code.as_ref(), "57P01" | "57P02" | "57P03"),
+                _ => {
+                    code.starts_with("08")
+                        || matches!(
+                            code.as_ref(),
+                            "57P01" | "57P02" | "57P03" | "28000" | "28P01" | "3D000"
+                        )
+                }
             };
             if transient {
                 StoreError::unavailable(backend, err)

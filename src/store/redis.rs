@@ -8,8 +8,16 @@
 //! fails at once while Redis is down, and tally must start anyway. The manager fails the
 //! command that was in flight when the link dropped; that command is not retried here, since
 //! an `INCRBY` that reached Redis before the link broke would otherwise count twice.
+//!
+//! The manager only reconnects after I/O errors. A connection attempt that failed for another
+//! reason (a wrong password, say) would be remembered forever, so after such an error this
+//! store swaps in a fresh manager: fixing the password in Redis is then enough, as fixing a
+//! network is, and tally needs no restart.
 
-use std::time::Duration;
+use std::{
+    sync::{Mutex, PoisonError},
+    time::Duration,
+};
 
 use async_trait::async_trait;
 use redis::{
@@ -20,7 +28,11 @@ use redis::{
 use super::{Backend, CounterName, CounterStore, StoreError, check_amount};
 
 pub struct RedisStore {
-    manager: ConnectionManager,
+    client: Client,
+    config: ConnectionManagerConfig,
+    /// The current manager. A `std::sync::Mutex` because it is only held to clone or replace
+    /// the handle (an `Arc` inside), never across an `.await`.
+    manager: Mutex<ConnectionManager>,
 }
 
 impl RedisStore {
@@ -37,14 +49,50 @@ impl RedisStore {
             .set_number_of_retries(2)
             .set_min_delay(Duration::from_millis(50))
             .set_max_delay(Duration::from_millis(500));
-        let manager = ConnectionManager::new_lazy_with_config(client, config)
+        let manager = ConnectionManager::new_lazy_with_config(client.clone(), config.clone())
             .map_err(|err| StoreError::failed(Backend::Redis, err))?;
-        Ok(RedisStore { manager })
+        Ok(RedisStore {
+            client,
+            config,
+            manager: Mutex::new(manager),
+        })
+    }
+
+    fn connection(&self) -> ConnectionManager {
+        self.manager
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    /// Classifies a failed command, first replacing the manager when the error says its
+    /// connection attempt itself failed for a reason it will not recover from by itself.
+    fn failed(&self, err: RedisError, counter: Option<(&CounterName, i64)>) -> StoreError {
+        let stuck = matches!(
+            err.kind(),
+            ErrorKind::AuthenticationFailed
+                | ErrorKind::InvalidClientConfig
+                | ErrorKind::Client
+                | ErrorKind::RESP3NotSupported
+        );
+        if stuck {
+            match ConnectionManager::new_lazy_with_config(self.client.clone(), self.config.clone())
+            {
+                Ok(fresh) => {
+                    *self.manager.lock().unwrap_or_else(PoisonError::into_inner) = fresh;
+                }
+                Err(new_err) => {
+                    tracing::warn!(error = %new_err, "cannot prepare a new Redis connection");
+                }
+            }
+        }
+        classify(err, counter)
     }
 }
 
-/// Sorts a redis-rs error: connection trouble is `Unavailable`; Redis's own "would overflow"
-/// reply to `INCRBY` is `Overflow`; anything else (say, a key that holds text) is `Failed`.
+/// Sorts a redis-rs error: connection trouble (including refused credentials, which an operator
+/// fixes without touching tally) is `Unavailable`; Redis's own "would overflow" reply to
+/// `INCRBY` is `Overflow`; anything else (say, a key that holds text) is `Failed`.
 fn classify(err: RedisError, counter: Option<(&CounterName, i64)>) -> StoreError {
     if err.is_io_error()
         || err.is_connection_refusal()
@@ -52,10 +100,14 @@ fn classify(err: RedisError, counter: Option<(&CounterName, i64)>) -> StoreError
         || err.is_timeout()
         || matches!(
             err.kind(),
-            ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
+            ErrorKind::AuthenticationFailed
+                | ErrorKind::Server(redis::ServerErrorKind::BusyLoading)
                 | ErrorKind::Server(redis::ServerErrorKind::TryAgain)
                 | ErrorKind::Server(redis::ServerErrorKind::MasterDown)
         )
+        || err
+            .code()
+            .is_some_and(|code| matches!(code, "NOAUTH" | "WRONGPASS"))
     {
         return StoreError::unavailable(Backend::Redis, err);
     }
@@ -80,31 +132,31 @@ impl CounterStore for RedisStore {
 
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
         check_amount(by)?;
-        let mut conn = self.manager.clone();
+        let mut conn = self.connection();
         redis::cmd("INCRBY")
             .arg(name.as_str())
             .arg(by)
             .query_async(&mut conn)
             .await
-            .map_err(|err| classify(err, Some((name, by))))
+            .map_err(|err| self.failed(err, Some((name, by))))
     }
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
-        let mut conn = self.manager.clone();
+        let mut conn = self.connection();
         let value: Option<i64> = redis::cmd("GET")
             .arg(name.as_str())
             .query_async(&mut conn)
             .await
-            .map_err(|err| classify(err, None))?;
+            .map_err(|err| self.failed(err, None))?;
         Ok(value.unwrap_or(0))
     }
 
     async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.manager.clone();
+        let mut conn = self.connection();
         let _: String = redis::cmd("PING")
             .query_async(&mut conn)
             .await
-            .map_err(|err| classify(err, None))?;
+            .map_err(|err| self.failed(err, None))?;
         Ok(())
     }
 }

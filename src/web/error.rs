@@ -26,6 +26,11 @@ pub enum AppError {
     #[error("the {} store is unavailable", .0.backend().map_or("counter", Backend::as_str))]
     Unavailable(StoreError),
 
+    /// 503 with `Retry-After`: the request as a whole outlived the request deadline (a backstop
+    /// behind the store timeout).
+    #[error("the request took longer than {}", humantime::format_duration(*after))]
+    RequestTimedOut { after: std::time::Duration },
+
     /// 503: `/hello` was asked for but no PostgreSQL is configured. Not a client mistake and
     /// not transient either, so no `Retry-After`; the message says how to configure it.
     #[error(
@@ -68,9 +73,9 @@ impl From<StoreError> for AppError {
 impl AppError {
     fn status(&self) -> StatusCode {
         match self {
-            AppError::Unavailable(_) | AppError::PostgresNotConfigured => {
-                StatusCode::SERVICE_UNAVAILABLE
-            }
+            AppError::Unavailable(_)
+            | AppError::RequestTimedOut { .. }
+            | AppError::PostgresNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) => StatusCode::CONFLICT,
             AppError::NotFound { .. } => StatusCode::NOT_FOUND,
@@ -82,6 +87,7 @@ impl AppError {
     fn code(&self) -> &'static str {
         match self {
             AppError::Unavailable(_) => "store_unavailable",
+            AppError::RequestTimedOut { .. } => "timeout",
             AppError::PostgresNotConfigured => "postgres_not_configured",
             AppError::BadRequest(_) => "bad_request",
             AppError::Conflict(_) => "conflict",
@@ -96,16 +102,21 @@ impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         match &self {
             AppError::Unavailable(err) => tracing::warn!(error = %err, "store unavailable"),
+            AppError::RequestTimedOut { .. } => tracing::warn!("{self}"),
             AppError::Internal(err) => tracing::error!(error = ?err, "internal error"),
             _ => {}
         }
+        let retry = matches!(
+            self,
+            AppError::Unavailable(_) | AppError::RequestTimedOut { .. }
+        );
         let mut message = self.to_string();
-        if let AppError::Unavailable(_) = self {
+        if retry {
             message.push_str("; try again shortly");
         }
         let body = Json(json!({ "error": self.code(), "message": message }));
         let mut response = (self.status(), body).into_response();
-        if let AppError::Unavailable(_) = self {
+        if retry {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));

@@ -26,11 +26,13 @@ async fn readyz(State(state): State<AppState>) -> Response {
     match state.store.ping().await {
         Ok(()) => Json(json!({ "status": "ready", "store": store })).into_response(),
         Err(err) => {
+            // The cause (which may name hosts or users) goes to the log; the answer says
+            // which dependency failed and how.
             tracing::warn!(error = %err, "not ready");
             let body = json!({
                 "status": "unavailable",
                 "dependency": store,
-                "error": err.to_string(),
+                "error": err.kind_label(),
             });
             let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
             response

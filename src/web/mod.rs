@@ -5,9 +5,10 @@
 //! the cross-cutting layers (request ids, tracing, timeout, metrics) are added once, here.
 //!
 //! Layer order, outermost first: a request id is set (or kept from the client), the tracing
-//! span is opened with that id, the id is copied onto the response, and the whole request is
-//! bounded by a timeout. Store calls have their own, shorter deadline (`STORE_TIMEOUT`); the
-//! request timeout is only a backstop for anything else that could hang.
+//! span is opened with that id, the id is copied onto the response; after routing, metrics
+//! are recorded under the matched route and the request is bounded by a deadline. Store calls
+//! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
+//! for anything else that could hang.
 
 mod counter;
 mod error;
@@ -25,16 +26,16 @@ use std::{
 use axum::{
     Router,
     extract::{Request, State},
-    http::{HeaderName, StatusCode},
-    middleware,
+    http::HeaderName,
+    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
 use tower::ServiceBuilder;
 use tower_http::{
     request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    timeout::TimeoutLayer,
-    trace::TraceLayer,
+    trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
 };
+use tracing::Level;
 
 pub use error::{AppError, RETRY_AFTER_SECONDS};
 pub use pages::WELCOME;
@@ -67,6 +68,9 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())
+        // Route layers run after routing; the one added last is the outer one, so the
+        // metrics see the deadline's 503 too.
+        .route_layer(middleware::from_fn_with_state(request_timeout, deadline))
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,
@@ -78,26 +82,36 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
             ServiceBuilder::new()
                 .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
                 .layer(
-                    TraceLayer::new_for_http().make_span_with(|request: &Request| {
-                        let request_id = request
-                            .headers()
-                            .get(&REQUEST_ID)
-                            .and_then(|id| id.to_str().ok())
-                            .unwrap_or("-");
-                        tracing::info_span!(
-                            "request",
-                            method = %request.method(),
-                            path = %request.uri().path(),
-                            request_id,
-                        )
-                    }),
+                    TraceLayer::new_for_http()
+                        .make_span_with(|request: &Request| {
+                            let request_id = request
+                                .headers()
+                                .get(&REQUEST_ID)
+                                .and_then(|id| id.to_str().ok())
+                                .unwrap_or("-");
+                            tracing::info_span!(
+                                "request",
+                                method = %request.method(),
+                                path = %request.uri().path(),
+                                request_id,
+                            )
+                        })
+                        // One line per request at INFO (status and latency); failures are
+                        // logged with their cause by `AppError`, so tower-http's own failure
+                        // line would only repeat it.
+                        .on_response(DefaultOnResponse::new().level(Level::INFO))
+                        .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
                 )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    request_timeout,
-                )),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone())),
         )
+}
+
+/// Answers 503 (with a body and `Retry-After`) when a request takes longer than `limit`.
+async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
+    match tokio::time::timeout(limit, next.run(request)).await {
+        Ok(response) => response,
+        Err(_elapsed) => AppError::RequestTimedOut { after: limit }.into_response(),
+    }
 }
 
 async fn not_found(State(state): State<AppState>, request: Request) -> Response {
