@@ -440,21 +440,28 @@ pub fn load_dotenv() -> Result<HashSet<String>, ConfigError> {
     match dotenvy::from_path(".env") {
         Ok(()) => Ok(process_env),
         Err(err) if err.not_found() => Ok(process_env),
-        Err(dotenvy::Error::LineParse(line, _)) => {
-            let number = std::fs::read_to_string(".env")
-                .ok()
-                .and_then(|text| text.lines().position(|l| l.trim() == line.trim()))
-                .map_or_else(|| "a line".to_owned(), |i| format!("line {}", i + 1));
-            let name = line
-                .split_once('=')
-                .map(|(name, _)| name.trim())
-                .filter(|name| !name.is_empty() && !name.contains(char::is_whitespace))
-                .map(|name| format!(" ({name})"))
-                .unwrap_or_default();
+        Err(dotenvy::Error::LineParse(text, _)) => {
+            // dotenvy reports either the whole line or only its value; find the line it was.
+            let text = text.trim();
+            let found = std::fs::read_to_string(".env").ok().and_then(|file| {
+                file.lines()
+                    .enumerate()
+                    .find(|(_, line)| !text.is_empty() && line.trim_end().ends_with(text))
+                    .map(|(index, line)| (index + 1, line.to_owned()))
+            });
+            let described = match found {
+                Some((number, line)) => match line.split_once('=') {
+                    Some((name, _)) if !name.trim().is_empty() => {
+                        format!("line {number} ({})", name.trim())
+                    }
+                    _ => format!("line {number}"),
+                },
+                None => "a line".to_owned(),
+            };
             Err(ConfigError::new(
                 ".env",
                 format!(
-                    "{number}{name} is not of the form NAME=value (its text is not shown: it may hold a secret)"
+                    "{described} is not of the form NAME=value (its text is not shown: it may hold a secret)"
                 ),
             ))
         }

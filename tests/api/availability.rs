@@ -186,6 +186,10 @@ async fn starts_without_its_store_and_recovers(
     let ready = assert_503_with_retry_after(&app, "/readyz").await;
     assert_eq!(ready["status"], "unavailable");
     assert_eq!(ready["dependency"], backend.as_str());
+    assert!(
+        matches!(ready["error"].as_str(), Some("unavailable" | "timed_out")),
+        "{ready}"
+    );
 
     start_store();
     let back = eventually(RECOVERY, || async {
@@ -236,4 +240,88 @@ async fn running_server_survives_a_postgres_restart() {
     assert!(back, "/readyz did not recover");
     assert_eq!(visitor_count(&app.count().await), 3);
     app.stop().await.expect("graceful stop");
+}
+
+/// A Redis that refuses tally's password answers 503 (not 500), and once the password is
+/// fixed on the Redis side, tally counts again without a restart.
+#[tokio::test]
+async fn redis_recovers_after_its_password_is_fixed() {
+    let server = RedisServer::start();
+    let admin = ::redis::Client::open(server.url()).expect("valid url");
+    let mut admin = admin
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("old-secret")
+        .query_async(&mut admin)
+        .await
+        .expect("set a password tally does not know");
+
+    let url = format!("redis://:new-secret@127.0.0.1:{}", server.port());
+    let mut config = Config::with_store(StoreSpec::Redis(redis_info(&url)));
+    config.store_timeout = TIMEOUT;
+    let app = spawn_app(config).await;
+    let refused = assert_503_with_retry_after(&app, "/count").await;
+    assert_eq!(refused["error"], "store_unavailable");
+
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("SET")
+        .arg("requirepass")
+        .arg("new-secret")
+        .query_async(&mut admin)
+        .await
+        .expect("change the password to tally's");
+    let back = eventually(RECOVERY, || async {
+        app.count().await.status == StatusCode::OK
+    })
+    .await;
+    assert!(
+        back,
+        "tally did not count again after the password was fixed"
+    );
+    app.stop().await.expect("graceful stop");
+}
+
+/// A request that outlives the request deadline (a backstop behind the store timeout) gets a
+/// 503 with a body and `Retry-After`, and is counted in the metrics under its route.
+#[tokio::test]
+async fn request_deadline_answers_503_with_a_body() {
+    use std::sync::Arc;
+    use tower::ServiceExt;
+
+    let server = RedisServer::start();
+    // The store would wait 10 s; the request deadline is 300 ms.
+    let store = store::open(
+        &StoreSpec::Redis(redis_info(&server.url())),
+        Duration::from_secs(10),
+    )
+    .expect("open");
+    let metrics = Arc::new(tally::metrics::Metrics::new());
+    let state = tally::web::AppState {
+        store,
+        greeter: None,
+        metrics: metrics.clone(),
+    };
+    server.pause();
+    let router = tally::web::router(state, Duration::from_millis(300));
+    let request = axum::http::Request::get("/count")
+        .body(axum::body::Body::empty())
+        .expect("valid request");
+    let response = router.oneshot(request).await.expect("infallible");
+    server.resume();
+    assert_eq!(response.status().as_u16(), 503);
+    assert!(response.headers().contains_key("retry-after"));
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .expect("body");
+    let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON body");
+    assert_eq!(body["error"], "timeout");
+    let rendered = metrics.render();
+    assert!(
+        rendered.contains(r#"http_requests_total{method="GET",route="/count",status="503"} 1"#),
+        "{rendered}"
+    );
 }

@@ -6,7 +6,7 @@ use std::{
     collections::BTreeSet,
     io::{BufRead, BufReader},
     path::Path,
-    process::{Command, Stdio},
+    process::Stdio,
     sync::mpsc,
     time::Duration,
 };
@@ -71,6 +71,19 @@ fn invalid_settings_exit_2_with_one_line_naming_the_variable() {
             "postgres://",
         ),
         (
+            &[(
+                "DATABASE_URI",
+                "postgres://db/app?password=hunter2&sslmode=bogus",
+            )],
+            "DATABASE_URI",
+            "postgres://",
+        ),
+        (
+            &[("DATABASE_URI", "sqlite::memory:")],
+            "DATABASE_URI",
+            "COUNTER_STORE=memory",
+        ),
+        (
             &[("REDIS_URL", "http://cache:6379")],
             "REDIS_URL",
             "redis://",
@@ -113,18 +126,24 @@ fn invalid_settings_exit_2_with_one_line_naming_the_variable() {
     assert!(stderr.contains("TICK_INTERVAL"), "{stderr}");
 }
 
-/// A malformed `.env` is a configuration error too.
+/// A malformed `.env` is a configuration error too, reported by line and name, without the
+/// line's text (it may hold a password).
 #[test]
-fn malformed_dotenv_exits_2() {
+fn malformed_dotenv_exits_2_without_showing_the_line() {
     let dir = temp_dir();
     std::fs::write(
         dir.path().join(".env"),
-        "COUNTER_STORE=memory\nTHIS IS NOT A SETTING\n",
+        "COUNTER_STORE=memory\nDATABASE_URI=postgres://app:s3cret pass@db/app\n",
     )
     .expect("write .env");
     let (code, _, stderr) = run(dir.path(), &[], &[]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains(".env"), "{stderr}");
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(".env") && stderr.contains("line 2") && stderr.contains("DATABASE_URI"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "a password leaked: {stderr}");
 }
 
 /// `.env` fills in what the environment does not set; the environment wins over it.
@@ -150,6 +169,25 @@ async fn dotenv_fills_in_and_the_environment_wins() {
         server.get("/readyz").await.json()["store"],
         "memory",
         "the environment wins"
+    );
+    drop(server);
+
+    // The alias follows the same order: DATABASE_URL from the environment beats a
+    // DATABASE_URI that only .env sets.
+    let postgres = create_database(&servers::shared_postgres_url()).await;
+    std::fs::write(
+        dir.path().join(".env"),
+        "DATABASE_URI=sqlite://from-dotenv.db\n",
+    )
+    .expect("write .env");
+    let server = TallyProcess::start(dir.path(), &[("DATABASE_URL", &postgres)]).await;
+    assert_eq!(server.get("/readyz").await.json()["store"], "postgres");
+    drop(server);
+    let server = TallyProcess::start(dir.path(), &[]).await;
+    assert_eq!(
+        server.get("/readyz").await.json()["store"],
+        "sqlite",
+        "and .env alone is used"
     );
 }
 
@@ -290,7 +328,7 @@ async fn sigterm_finishes_requests_in_flight_then_exits_0() {
     let dir = temp_dir();
     let envs = [
         ("REDIS_URL", redis.url()),
-        ("STORE_TIMEOUT", "2s".to_owned()),
+        ("STORE_TIMEOUT", "4s".to_owned()),
     ];
     let envs: Vec<(&str, &str)> = envs.iter().map(|(k, v)| (*k, v.as_str())).collect();
     let mut server = TallyProcess::start(dir.path(), &envs).await;
@@ -298,17 +336,20 @@ async fn sigterm_finishes_requests_in_flight_then_exits_0() {
 
     redis.pause();
     let address = server.address.clone();
+    let started = std::time::Instant::now();
     let in_flight = tokio::spawn(async move { reqwest::get(format!("{address}/count")).await });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // Long enough for the request to be accepted, well inside the 4 s store timeout.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
     send_signal(&server.child, libc::SIGTERM);
     let reply = in_flight
         .await
         .expect("task")
         .expect("the in-flight request got an answer");
-    assert_eq!(
-        reply.status(),
-        StatusCode::SERVICE_UNAVAILABLE,
-        "it waited for the store timeout"
+    assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        started.elapsed() >= Duration::from_secs(3),
+        "the request was answered after {:?}: it did not wait for the store",
+        started.elapsed()
     );
     let status = wait_for_exit(&mut server.child, Duration::from_secs(15));
     assert_eq!(status.code(), Some(0));
@@ -462,17 +503,14 @@ async fn migrate_creates_the_schema() {
 /// `tally --help` documents every environment variable of DESIGN.md §2.
 #[test]
 fn help_documents_every_variable() {
-    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .arg("--help")
-        .output()
-        .expect("run --help");
-    let help = String::from_utf8_lossy(&output.stdout);
+    let dir = temp_dir();
+    let (code, help, _) = run(dir.path(), &["--help"], &[]);
+    assert_eq!(code, Some(0));
     for variable in [
         "HOST",
         "PORT",
         "COUNTER_STORE",
         "DATABASE_URI",
-        "DATABASE_URL",
         "REDIS_HOST",
         "REDIS_PORT",
         "REDIS_URL",
@@ -481,18 +519,18 @@ fn help_documents_every_variable() {
         "RUST_LOG",
         "LOG_FORMAT",
     ] {
-        assert!(
-            help.contains(variable),
-            "--help does not mention {variable}:\n{help}"
-        );
+        // clap prints `[env: NAME=]`, or `[env: NAME]` where values are hidden.
+        let documented = help.contains(&format!("[env: {variable}="))
+            || help.contains(&format!("[env: {variable}]"));
+        assert!(documented, "--help does not document {variable}:\n{help}");
     }
-    let output = Command::new(env!("CARGO_BIN_EXE_tally"))
-        .args(["tick", "--help"])
-        .output()
-        .expect("run");
-    let help = String::from_utf8_lossy(&output.stdout);
     assert!(
-        help.contains("TICK_INTERVAL") && help.contains("TICK_COUNTER"),
+        help.contains("DATABASE_URL is read"),
+        "the alias is documented:\n{help}"
+    );
+    let (_, help, _) = run(dir.path(), &["tick", "--help"], &[]);
+    assert!(
+        help.contains("[env: TICK_INTERVAL=") && help.contains("[env: TICK_COUNTER="),
         "{help}"
     );
 }

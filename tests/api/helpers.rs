@@ -327,19 +327,26 @@ impl TallyProcess {
         let mut child = command.spawn().expect("spawn tally");
         let address = format!("http://127.0.0.1:{port}");
         let client = reqwest::Client::new();
-        let up = eventually(Duration::from_secs(20), || async {
-            client
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(status) = child.try_wait().expect("poll tally") {
+                panic!("tally exited with {status} before serving (TEST_LOG=1 shows its logs)");
+            }
+            let healthy = client
                 .get(format!("{address}/healthz"))
                 .send()
                 .await
-                .is_ok_and(|response| response.status() == StatusCode::OK)
-        })
-        .await;
-        if !up {
-            let _ = child.kill();
-            panic!(
-                "tally did not answer /healthz on port {port} within 20 s (TEST_LOG=1 shows its logs)"
-            );
+                .is_ok_and(|response| response.status() == StatusCode::OK);
+            if healthy {
+                break;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!(
+                    "tally did not answer /healthz on port {port} within 20 s (TEST_LOG=1 shows its logs)"
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
         TallyProcess { child, address }
     }
