@@ -36,6 +36,21 @@ pub enum Command {
     Tick(TickArgs),
     /// Ask a running server's /healthz; exit 0 when it answers 200, 1 otherwise.
     Healthcheck(HealthcheckArgs),
+    /// Check the configuration and print what tally would use (passwords hidden); exit 2 when
+    /// it is invalid.
+    Config,
+}
+
+/// The arguments to parse: the process's own, less a leading `tally`.
+///
+/// The container image's entrypoint is the binary itself, so `docker compose run web migrate`
+/// works, and so does the habit of naming the program, `docker compose run web tally migrate`,
+/// which would otherwise reach tally as `tally tally migrate`.
+pub fn args() -> impl Iterator<Item = std::ffi::OsString> {
+    std::env::args_os()
+        .enumerate()
+        .filter(|(index, arg)| !(*index == 1 && arg == "tally"))
+        .map(|(_, arg)| arg)
 }
 
 /// Settings shared by every subcommand.

@@ -7,12 +7,51 @@ use anyhow::Context;
 use crate::{
     config::{Config, TickConfig},
     startup::{App, shutdown_signal},
-    store::{self, Backend},
+    store::{self, Backend, StoreSpec},
 };
 
 /// `tally` / `tally serve`.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
     App::build(config).await?.run_until_stopped().await
+}
+
+/// `tally config`: what tally would use, one `name: value` line each, passwords hidden. The
+/// configuration was already validated; an invalid one never gets here (exit code 2).
+pub fn show_config(config: &Config) {
+    let store = match &config.store {
+        StoreSpec::Postgres(options) => format!("postgres at {}", describe_postgres(options)),
+        StoreSpec::Redis(info) => format!("redis at {}", info.addr()),
+        StoreSpec::Sqlite(options) => format!("sqlite at {}", options.get_filename().display()),
+        StoreSpec::Memory => "memory".to_owned(),
+    };
+    println!("store: {store}");
+    println!("store_reason: {}", config.store_reason);
+    println!(
+        "listen: {}",
+        std::net::SocketAddr::new(config.host, config.port)
+    );
+    println!(
+        "hello_postgres: {}",
+        config
+            .hello_postgres
+            .as_ref()
+            .map_or_else(|| "not configured".to_owned(), describe_postgres)
+    );
+    println!(
+        "store_timeout: {}",
+        humantime::format_duration(config.store_timeout)
+    );
+    println!("log: {} ({:?})", config.log.filter, config.log.format);
+}
+
+fn describe_postgres(options: &sqlx::postgres::PgConnectOptions) -> String {
+    format!(
+        "{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default database)")
+    )
 }
 
 /// `tally migrate`: applies the embedded migrations to the configured database.

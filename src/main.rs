@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use tally::{
-    cli::{Cli, Command},
+    cli::{self, Cli, Command},
     commands,
     config::{self, Config, ConfigError, TickConfig},
     telemetry,
@@ -16,7 +16,7 @@ fn main() -> ExitCode {
         Ok(names) => names,
         Err(err) => return bad_config(&err),
     };
-    let mut cli = Cli::parse();
+    let mut cli = Cli::parse_from(cli::args());
     cli.settings.normalize(&process_env);
     let config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
@@ -43,6 +43,10 @@ fn main() -> ExitCode {
         match (command, tick) {
             (Command::Healthcheck(args), _) => {
                 return Ok(commands::healthcheck(&config::healthcheck_url(&config, &args)).await);
+            }
+            (Command::Config, _) => {
+                commands::show_config(&config);
+                Ok(())
             }
             (Command::Migrate, _) => commands::migrate(config).await,
             (Command::Tick(_), Some(tick)) => commands::tick(config, tick).await,

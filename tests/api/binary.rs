@@ -534,3 +534,22 @@ fn help_documents_every_variable() {
         "{help}"
     );
 }
+
+/// `tally config` prints what tally would use, passwords hidden, and exits 2 on a bad setting;
+/// a leading `tally` (as in `docker compose run web tally config`) is ignored.
+#[test]
+fn config_prints_the_effective_settings_and_tolerates_a_leading_tally() {
+    let dir = temp_dir();
+    let envs = [("DATABASE_URI", "postgres://app:s3cret@db:5432/counts")];
+    for args in [&["config"][..], &["tally", "config"]] {
+        let (code, stdout, stderr) = run(dir.path(), args, &envs);
+        assert_eq!(code, Some(0), "{args:?}: {stderr}");
+        assert!(
+            stdout.contains("store: postgres at app@db:5432/counts"),
+            "{stdout}"
+        );
+        assert!(!stdout.contains("s3cret"), "{stdout}");
+    }
+    let (code, _, stderr) = run(dir.path(), &["config"], &[("PORT", "-1")]);
+    assert_eq!(code, Some(2), "{stderr}");
+}
