@@ -7,11 +7,13 @@
 //! - `availability`: outages, hung servers, recovery without a restart.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
+//! - `compose`: the container files, checked statically and rehearsed natively.
 //!
 //! Set `TEST_LOG=1` to see the servers' and the app's logs.
 
 mod availability;
 mod binary;
+mod compose;
 mod contract;
 mod helpers;
 mod http;

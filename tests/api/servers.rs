@@ -454,15 +454,27 @@ pub struct RedisServer {
     child: Mutex<Option<Child>>,
     /// Taken (and the dir deleted) on shutdown.
     temp_dir: Mutex<Option<TempDir>>,
+    /// `--appendonly yes`: data survives `stop` + `start_again`, as with compose's Redis.
+    append_only: bool,
 }
 
 impl RedisServer {
+    /// Like [`RedisServer::start`], with append-only persistence in its temp dir, so that
+    /// counts survive [`RedisServer::stop`] and [`RedisServer::start_again`].
+    pub fn start_persistent() -> RedisServer {
+        Self::start_with(true)
+    }
+
     /// Starts `redis-server` on a free 127.0.0.1 port and blocks until it
     /// answers PING.
     ///
     /// Panics with install instructions if `redis-server` is missing, and
     /// with its log if it does not start.
     pub fn start() -> RedisServer {
+        Self::start_with(false)
+    }
+
+    fn start_with(append_only: bool) -> RedisServer {
         let binary = find_executable("redis-server", &redis_search_dirs()).unwrap_or_else(|| {
             panic!(
                 "The tally integration tests need `redis-server` to start a throwaway Redis \
@@ -481,6 +493,7 @@ impl RedisServer {
             port: AtomicU16::new(0),
             child: Mutex::new(None),
             temp_dir: Mutex::new(Some(temp_dir)),
+            append_only,
         };
         // From here on, a panic drops `server`, which kills the process.
         let mut child = lock(&server.child);
@@ -589,7 +602,8 @@ impl RedisServer {
         let mut cmd = Command::new(&self.binary);
         cmd.arg("--port")
             .arg(port.to_string())
-            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--bind", "127.0.0.1", "--save", "", "--appendonly"])
+            .arg(if self.append_only { "yes" } else { "no" })
             .args(["--databases", "1024", "--dir"])
             .arg(&self.dir)
             .current_dir(&self.dir)
