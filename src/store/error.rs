@@ -156,3 +156,12 @@ pub(crate) fn from_sqlx(
         _ => StoreError::failed(backend, err),
     }
 }
+
+/// Sorts a failed migration: the SQL failing to run is sorted like any sqlx error (so a
+/// database that is down is `Unavailable`); a broken migration set is `Failed`.
+pub(crate) fn from_migrate(backend: Backend, err: sqlx::migrate::MigrateError) -> StoreError {
+    match err {
+        sqlx::migrate::MigrateError::Execute(err) => from_sqlx(backend, None, err),
+        other => StoreError::failed(backend, other),
+    }
+}

@@ -15,7 +15,10 @@ use sqlx::{
 };
 use tokio::sync::OnceCell;
 
-use super::{Backend, CounterName, CounterStore, StoreError, check_amount, error::from_sqlx};
+use super::{
+    Backend, CounterName, CounterStore, StoreError, check_amount,
+    error::{from_migrate, from_sqlx},
+};
 
 /// The PostgreSQL migrations, embedded at compile time (`build.rs` re-runs the build when they
 /// change). `sqlx migrate run --source migrations/postgres` applies the same files.
@@ -63,12 +66,12 @@ impl PostgresStore {
     async fn ready(&self) -> Result<&PgPool, StoreError> {
         self.schema
             .get_or_try_init(|| async {
-                MIGRATOR.run(&self.pool).await.map_err(|err| match err {
-                    sqlx::migrate::MigrateError::Execute(err) => {
-                        from_sqlx(Backend::Postgres, None, err)
-                    }
-                    other => StoreError::failed(Backend::Postgres, other),
-                })
+                // sqlx holds an advisory lock while it migrates, so replicas starting together
+                // apply each migration once.
+                MIGRATOR
+                    .run(&self.pool)
+                    .await
+                    .map_err(|err| from_migrate(Backend::Postgres, err))
             })
             .await?;
         Ok(&self.pool)
