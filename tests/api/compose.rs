@@ -498,3 +498,35 @@ async fn compose_topology_rehearsal() {
         "Redis kept its count (append-only file)"
     );
 }
+
+/// Every variable the compose files read is documented in `.env.example` (set, or shown
+/// commented out with its default).
+#[test]
+fn env_example_documents_every_variable_compose_reads() {
+    let example = read(".env.example");
+    let documented: HashSet<String> = example
+        .lines()
+        .map(|line| line.trim().trim_start_matches('#').trim())
+        .filter_map(|line| line.split_once('='))
+        .map(|(name, _)| name.to_owned())
+        .collect();
+    for file in ["docker-compose.yml", "docker-compose.dev.yml"] {
+        let text = read(file);
+        let mut rest = text.as_str();
+        while let Some(at) = rest.find("${") {
+            rest = &rest[at + 2..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                .collect();
+            assert!(
+                documented.contains(&name),
+                "{file} reads {name}, which .env.example does not document"
+            );
+        }
+    }
+    assert!(
+        read(".gitignore").lines().any(|line| line.trim() == ".env"),
+        ".env is git-ignored"
+    );
+}
