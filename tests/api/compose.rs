@@ -353,6 +353,12 @@ fn compose_topology_follows_the_design() {
         let port = interpolate(&scalar(port), &vars);
         assert!(port.starts_with("127.0.0.1:"), "{port}");
     }
+    // ... and keeps its (root-owned) SQLite files out of the production volume.
+    let dev_volumes = format!("{:?}", dev["services"]["web"]["volumes"]);
+    assert!(
+        dev_volumes.contains(":/data") && !dev_volumes.contains("tally_data"),
+        "{dev_volumes}"
+    );
     assert_eq!(
         service_environment(&dev, "web", &vars)
             .get("RUST_LOG")
