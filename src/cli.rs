@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand};
     long_about = "A visitor counter: GET /count adds one and says how many visits there were.\n\n\
         Counts live in PostgreSQL, Redis, an embedded SQLite file (the default) or memory. \
         Every option can also be set in the environment or in a .env file in the working \
-        directory; the command line wins over the environment, which wins over .env."
+        directory; the command line wins over the environment, which wins over .env. \
+        `tally tick --help` lists the worker's own settings."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -34,8 +35,9 @@ pub enum Command {
     Migrate,
     /// Increment a counter every TICK_INTERVAL and print `Counter: N` (the tutorial's worker).
     Tick(TickArgs),
-    /// Ask a running server's /healthz; exit 0 when it answers 200, 1 otherwise.
-    Healthcheck(HealthcheckArgs),
+    /// Ask a running server's /healthz (HEALTHCHECK_URL); exit 0 when it answers 200, 1
+    /// otherwise.
+    Healthcheck,
     /// Check the configuration and print what tally would use (passwords hidden); exit 2 when
     /// it is invalid.
     Config,
@@ -103,6 +105,11 @@ pub struct Settings {
     #[arg(long, env = "LOG_FORMAT", global = true)]
     pub log_format: Option<String>,
 
+    /// URL `tally healthcheck` asks [default: http://HOST:PORT/healthz, with 127.0.0.1 for
+    /// 0.0.0.0]
+    #[arg(long, env = "HEALTHCHECK_URL", global = true)]
+    pub healthcheck_url: Option<String>,
+
     /// Set when `database_uri` came from the `DATABASE_URL` alias, so errors name that variable.
     #[arg(skip)]
     pub database_uri_from_alias: bool,
@@ -117,11 +124,4 @@ pub struct TickArgs {
     /// Counter the worker increments [default: tick_count]
     #[arg(long, env = "TICK_COUNTER")]
     pub counter: Option<String>,
-}
-
-#[derive(Debug, Default, Clone, Args)]
-pub struct HealthcheckArgs {
-    /// URL to check [default: http://HOST:PORT/healthz, with 127.0.0.1 for 0.0.0.0]
-    #[arg(long, env = "HEALTHCHECK_URL")]
-    pub url: Option<String>,
 }

@@ -42,6 +42,7 @@ pub fn show_config(config: &Config) {
         humantime::format_duration(config.store_timeout)
     );
     println!("log: {} ({:?})", config.log.filter, config.log.format);
+    println!("healthcheck_url: {}", config.healthcheck_url);
 }
 
 fn describe_postgres(options: &sqlx::postgres::PgConnectOptions) -> String {

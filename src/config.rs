@@ -12,7 +12,7 @@ use redis::IntoConnectionInfo;
 use sqlx::{postgres::PgConnectOptions, sqlite::SqliteConnectOptions};
 
 use crate::{
-    cli::{HealthcheckArgs, Settings, TickArgs},
+    cli::{Settings, TickArgs},
     store::{Backend, CounterName, StoreSpec},
 };
 
@@ -81,6 +81,9 @@ pub struct Config {
     pub hello_postgres: Option<PgConnectOptions>,
     pub store_timeout: Duration,
     pub log: LogConfig,
+    /// What `tally healthcheck` asks: `HEALTHCHECK_URL`, else this server's own `/healthz`
+    /// (on loopback when it binds every address).
+    pub healthcheck_url: String,
 }
 
 impl Config {
@@ -98,6 +101,7 @@ impl Config {
                 filter: "info".to_owned(),
                 format: LogFormat::Pretty,
             },
+            healthcheck_url: own_healthz(IpAddr::from([127, 0, 0, 1]), DEFAULT_PORT),
         }
     }
 
@@ -128,6 +132,10 @@ impl Config {
             Some(DatabaseUri::Postgres(options)) => Some(options),
             _ => None,
         };
+        let healthcheck_url = match settings.healthcheck_url.as_deref() {
+            None => own_healthz(host, port),
+            Some(url) => parse_healthcheck_url(url)?,
+        };
         Ok(Config {
             host,
             port,
@@ -136,6 +144,7 @@ impl Config {
             hello_postgres,
             store_timeout,
             log,
+            healthcheck_url,
         })
     }
 }
@@ -162,6 +171,7 @@ impl Settings {
             &mut self.store_timeout,
             &mut self.log,
             &mut self.log_format,
+            &mut self.healthcheck_url,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;
@@ -493,19 +503,29 @@ impl TickConfig {
     }
 }
 
-/// The URL `tally healthcheck` asks: `HEALTHCHECK_URL`, else this server's own `/healthz`
-/// (on loopback when it binds every address).
-pub fn healthcheck_url(config: &Config, args: &HealthcheckArgs) -> String {
-    if let Some(url) = non_empty(&args.url) {
-        return url.to_owned();
-    }
-    let host = match config.host {
+/// This server's own `/healthz`, on loopback when it binds every address.
+fn own_healthz(host: IpAddr, port: u16) -> String {
+    let host = match host {
         IpAddr::V4(ip) if ip.is_unspecified() => "127.0.0.1".to_owned(),
         IpAddr::V6(ip) if ip.is_unspecified() => "[::1]".to_owned(),
         IpAddr::V6(ip) => format!("[{ip}]"),
         IpAddr::V4(ip) => ip.to_string(),
     };
-    format!("http://{host}:{}/healthz", config.port)
+    format!("http://{host}:{port}/healthz")
+}
+
+fn parse_healthcheck_url(url: &str) -> Result<String, ConfigError> {
+    reqwest::Url::parse(url.trim())
+        .ok()
+        .filter(|parsed| parsed.scheme() == "http" && parsed.has_host())
+        .map(|_| url.trim().to_owned())
+        .ok_or_else(|| {
+            ConfigError::invalid(
+                "HEALTHCHECK_URL",
+                &redact(url),
+                "an http:// URL such as http://127.0.0.1:5000/healthz",
+            )
+        })
 }
 
 #[cfg(test)]
@@ -724,12 +744,23 @@ mod tests {
 
     #[test]
     fn healthcheck_asks_loopback_when_bound_to_every_address() {
-        let mut config = Config::with_store(StoreSpec::Memory);
-        config.host = IpAddr::from([0, 0, 0, 0]);
-        config.port = 8080;
-        assert_eq!(
-            healthcheck_url(&config, &HealthcheckArgs::default()),
-            "http://127.0.0.1:8080/healthz"
-        );
+        let s = Settings {
+            host: Some("0.0.0.0".into()),
+            port: Some("8080".into()),
+            ..Settings::default()
+        };
+        let config = Config::from_settings(&s).expect("valid");
+        assert_eq!(config.healthcheck_url, "http://127.0.0.1:8080/healthz");
+        let s = Settings {
+            healthcheck_url: Some("http://web:5000/healthz".into()),
+            ..Settings::default()
+        };
+        let config = Config::from_settings(&s).expect("valid");
+        assert_eq!(config.healthcheck_url, "http://web:5000/healthz");
+        let s = Settings {
+            healthcheck_url: Some("notaurl".into()),
+            ..Settings::default()
+        };
+        assert_eq!(error(&s).variable, "HEALTHCHECK_URL");
     }
 }

@@ -41,8 +41,8 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async {
         match (command, tick) {
-            (Command::Healthcheck(args), _) => {
-                return Ok(commands::healthcheck(&config::healthcheck_url(&config, &args)).await);
+            (Command::Healthcheck, _) => {
+                return Ok(commands::healthcheck(&config.healthcheck_url).await);
             }
             (Command::Config, _) => {
                 commands::show_config(&config);

@@ -2,8 +2,8 @@
 //! machine with no database server and keeps its counts across restarts.
 //!
 //! The file (and its directory) are created on first use. WAL journaling lets readers run
-//! while one writer writes, and `busy_timeout` (the store timeout) makes a second process that
-//! shares the file wait for the write lock instead of failing at once. `synchronous = NORMAL`
+//! while one writer writes, and `busy_timeout` makes a second process that shares the file
+//! wait for the write lock instead of failing at once. `synchronous = NORMAL`
 //! is the setting SQLite recommends with WAL: a commit survives a crash of tally; only a power
 //! loss can drop the last few.
 
@@ -25,6 +25,15 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 /// SQLite has one writer at a time whatever the pool size; a few connections let reads
 /// (`get`, `ping`) proceed while a write waits for the lock.
 const MAX_CONNECTIONS: u32 = 4;
+
+/// How long a statement waits for another connection's write lock: three quarters of the
+/// store timeout. SQLite then gives up by itself, and the increment is known not to have
+/// happened (a 503 that the client can safely retry), before the [`super::Deadline`] abandons
+/// the call with an unknown outcome: an abandoned statement keeps waiting in sqlx's worker
+/// thread and could still apply once the lock is free.
+fn busy_timeout(store_timeout: Duration) -> Duration {
+    store_timeout.mul_f64(0.75)
+}
 
 pub struct SqliteStore {
     pool: SqlitePool,
@@ -59,7 +68,7 @@ impl SqliteStore {
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(timeout);
+            .busy_timeout(busy_timeout(timeout));
         let pool = SqlitePoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(timeout)

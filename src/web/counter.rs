@@ -12,7 +12,22 @@ use serde_json::json;
 use super::{AppError, AppState, DEFAULT_COUNTER, negotiate::accepts};
 
 pub fn router() -> Router<AppState> {
-    Router::new().route("/count", get(count))
+    // axum answers HEAD with the GET handler unless told otherwise; here that would count a
+    // visit for every `curl -I` or uptime probe.
+    Router::new().route("/count", get(count).head(head_does_not_count))
+}
+
+/// 405 with `Allow: GET`: a HEAD must not change anything, and here it would count a visit.
+async fn head_does_not_count() -> Response {
+    let mut response = AppError::MethodNotAllowed {
+        method: "HEAD".to_owned(),
+        path: "/count".to_owned(),
+    }
+    .into_response();
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET"));
+    response
 }
 
 /// Adds one visit to `visitor_count` and reports the new total, as text or, for

@@ -23,7 +23,7 @@ pub enum AppError {
     /// 503 with `Retry-After`: the store (or PostgreSQL for `/hello`) is down or did not answer
     /// within the store timeout. The client may try again; a failed increment is not retried
     /// by tally itself.
-    #[error("the {} store is unavailable", .0.backend().map_or("counter", Backend::as_str))]
+    #[error("{} is unavailable", .0.backend().map_or("the store", Backend::as_str))]
     Unavailable(StoreError),
 
     /// 503 with `Retry-After`: the request as a whole outlived the request deadline (a backstop

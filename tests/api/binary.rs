@@ -518,6 +518,7 @@ fn help_documents_every_variable() {
         "STORE_TIMEOUT",
         "RUST_LOG",
         "LOG_FORMAT",
+        "HEALTHCHECK_URL",
     ] {
         // clap prints `[env: NAME=]`, or `[env: NAME]` where values are hidden.
         let documented = help.contains(&format!("[env: {variable}="))

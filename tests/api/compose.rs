@@ -137,21 +137,17 @@ fn dockerfile_runtime_env() -> BTreeMap<String, String> {
         .collect()
 }
 
-/// Every environment variable tally reads, from its own command-line definition (so this
-/// list cannot drift from the code), plus the `DATABASE_URL` alias.
+/// Every environment variable the web container's commands (`serve`, and `healthcheck` for
+/// the HEALTHCHECK) read, from tally's own command-line definition so that this list cannot
+/// drift from the code, plus the `DATABASE_URL` alias. `tally tick`'s own settings are not
+/// among them: giving them to the web service would be a mistake.
 fn variables_tally_understands() -> HashSet<String> {
-    fn collect(command: &clap::Command, names: &mut HashSet<String>) {
-        for arg in command.get_arguments() {
-            if let Some(env) = arg.get_env() {
-                names.insert(env.to_string_lossy().into_owned());
-            }
-        }
-        for sub in command.get_subcommands() {
-            collect(sub, names);
+    let mut names = HashSet::from(["DATABASE_URL".to_owned()]);
+    for arg in tally::cli::Cli::command().get_arguments() {
+        if let Some(env) = arg.get_env() {
+            names.insert(env.to_string_lossy().into_owned());
         }
     }
-    let mut names = HashSet::from(["DATABASE_URL".to_owned()]);
-    collect(&tally::cli::Cli::command(), &mut names);
     names
 }
 
@@ -251,6 +247,13 @@ fn the_compose_check_catches_unknown_names_and_rejected_values() {
     assert_eq!(
         problems,
         vec!["tally does not read COUNTER_STOR".to_owned()]
+    );
+
+    let tick_only = parse_yaml("services:\n  web:\n    environment:\n      TICK_INTERVAL: 1s\n");
+    let problems = problems_with(&service_environment(&tick_only, "web", &HashMap::new()));
+    assert_eq!(
+        problems,
+        vec!["tally does not read TICK_INTERVAL".to_owned()]
     );
 
     let bad_value =

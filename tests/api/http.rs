@@ -279,6 +279,29 @@ async fn unknown_paths_are_404_with_a_body_that_says_so() {
     assert_eq!(body["message"], "no route for GET /counts");
 }
 
+/// `HEAD /count` is refused (405, `Allow: GET`) and counts nothing: monitors and `curl -I`
+/// must not inflate the count.
+#[tokio::test]
+async fn head_count_is_refused_and_counts_nothing() {
+    let app = spawn_app(Config::with_store(StoreSpec::Memory)).await;
+    let head = app
+        .client
+        .head(format!("{}/count", app.address))
+        .send()
+        .await
+        .expect("HEAD /count");
+    assert_eq!(head.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        head.headers().get("allow").and_then(|v| v.to_str().ok()),
+        Some("GET")
+    );
+    assert_eq!(
+        visitor_count(&app.count().await),
+        1,
+        "the HEAD did not count"
+    );
+}
+
 /// A known path with the wrong method is 405 with a body, not an empty reply.
 #[tokio::test]
 async fn wrong_methods_are_405_with_a_body_that_says_so() {
