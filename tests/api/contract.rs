@@ -3,6 +3,11 @@
 //! Each check is a plain async function over `&dyn CounterStore`; `contract_suite!` turns
 //! each one into a test per backend, so a failure names both the rule and the backend
 //! (`contract::redis::parallel_increments_give_each_value_exactly_once`).
+//!
+//! The error half of the contract, "a store that stops gives an error within the timeout
+//! and works again when it is back", needs a server of its own to stop, so it lives in
+//! `availability.rs`: PostgreSQL and Redis stopped and restarted, Redis hung (SIGSTOP), and
+//! SQLite's write lock held by another process. The memory store has nothing that can stop.
 
 use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
