@@ -116,31 +116,37 @@ impl App {
     }
 }
 
-/// Completes on Ctrl-C or SIGTERM (what `docker stop` sends to PID 1).
-pub async fn shutdown_signal() {
-    let ctrl_c = async {
+/// Completes on Ctrl-C (SIGINT) or SIGTERM (what `docker stop` sends to PID 1).
+///
+/// The handlers are installed when this function is called, not when the future is first
+/// polled: a SIGTERM that arrives right after tally reports it is listening must stop it
+/// gracefully, not kill it by the signal's default action.
+pub fn shutdown_signal() -> impl Future<Output = ()> + Send + 'static {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let handlers = signal(SignalKind::terminate()).and_then(|terminate| {
+            signal(SignalKind::interrupt()).map(|interrupt| (terminate, interrupt))
+        });
+        async move {
+            match handlers {
+                Ok((mut terminate, mut interrupt)) => tokio::select! {
+                    _ = terminate.recv() => tracing::info!("SIGTERM received: finishing requests in flight"),
+                    _ = interrupt.recv() => tracing::info!("Ctrl-C received: finishing requests in flight"),
+                },
+                Err(err) => {
+                    tracing::error!(error = %err, "cannot listen for SIGTERM/Ctrl-C; stop tally with SIGKILL");
+                    std::future::pending::<()>().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::error!(error = %err, "cannot listen for Ctrl-C");
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut sigterm) => {
-                sigterm.recv().await;
-            }
-            Err(err) => {
-                tracing::error!(error = %err, "cannot listen for SIGTERM");
-                std::future::pending::<()>().await;
-            }
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => tracing::info!("Ctrl-C received: finishing requests in flight"),
-        () = terminate => tracing::info!("SIGTERM received: finishing requests in flight"),
+        tracing::info!("Ctrl-C received: finishing requests in flight");
     }
 }

@@ -554,3 +554,70 @@ fn config_prints_the_effective_settings_and_tolerates_a_leading_tally() {
     let (code, _, stderr) = run(dir.path(), &["config"], &[("PORT", "-1")]);
     assert_eq!(code, Some(2), "{stderr}");
 }
+
+/// Ctrl-C (SIGINT) stops tally as gracefully as SIGTERM: exit 0.
+#[tokio::test]
+async fn ctrl_c_exits_0() {
+    let dir = temp_dir();
+    let mut server = TallyProcess::start(dir.path(), &[("COUNTER_STORE", "memory")]).await;
+    assert_eq!(visitor_count(&server.count().await), 1);
+    send_signal(&server.child, libc::SIGINT);
+    let status = wait_for_exit(&mut server.child, Duration::from_secs(15));
+    assert_eq!(status.code(), Some(0));
+}
+
+/// `LOG_FORMAT=json` writes one JSON object per line on stderr, including the store choice
+/// and its reason; stdout stays empty.
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = temp_dir();
+    let port = free_port().to_string();
+    let mut child = tally_command(dir.path())
+        .envs([
+            ("COUNTER_STORE", "memory"),
+            ("LOG_FORMAT", "json"),
+            ("RUST_LOG", "info"),
+            ("PORT", &port),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn tally");
+    let stderr = lines_of(child.stderr.take().expect("piped stderr"));
+    let mut lines = Vec::new();
+    while !lines
+        .iter()
+        .any(|line: &String| line.contains("listening on"))
+    {
+        lines.push(
+            stderr
+                .recv_timeout(Duration::from_secs(15))
+                .expect("a log line within 15 s"),
+        );
+    }
+    send_signal(&child, libc::SIGTERM);
+    assert_eq!(
+        wait_for_exit(&mut child, Duration::from_secs(15)).code(),
+        Some(0)
+    );
+    for line in &lines {
+        let object: serde_json::Value =
+            serde_json::from_str(line).unwrap_or_else(|err| panic!("not JSON ({err}): {line}"));
+        assert!(
+            object["level"].is_string() && object["fields"]["message"].is_string(),
+            "{line}"
+        );
+    }
+    let selected = lines
+        .iter()
+        .find(|line| line.contains("counter store selected"))
+        .expect("the store choice is logged");
+    assert!(
+        selected.contains(r#""store":"memory""#) && selected.contains("COUNTER_STORE=memory"),
+        "{selected}"
+    );
+    let mut stdout = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().expect("piped stdout"), &mut stdout)
+        .expect("read stdout");
+    assert!(stdout.is_empty(), "{stdout}");
+}
