@@ -183,6 +183,13 @@ async fn starts_without_its_store_and_recovers(
             .is_some_and(|m| m.contains(backend.as_str())),
         "{count}"
     );
+    let page = app.get_with("/", &[("accept", "text/html")]).await;
+    assert_eq!(
+        page.status,
+        StatusCode::OK,
+        "the page renders without its store"
+    );
+    assert!(page.body.contains("unavailable"), "{}", page.body);
     let ready = assert_503_with_retry_after(&app, "/readyz").await;
     assert_eq!(ready["status"], "unavailable");
     assert_eq!(ready["dependency"], backend.as_str());

@@ -500,6 +500,31 @@ async fn migrate_creates_the_schema() {
     assert_eq!(tables, 1);
 }
 
+/// `tally migrate` against a database that is down fails (exit 1) within the store timeout,
+/// saying which store and why, without the password.
+#[test]
+fn migrate_against_a_dead_database_exits_1_with_the_reason() {
+    let dir = temp_dir();
+    let uri = format!("postgres://app:s3cret@127.0.0.1:{}/app", free_port());
+    let started = std::time::Instant::now();
+    let (code, _, stderr) = run(
+        dir.path(),
+        &["migrate"],
+        &[("DATABASE_URI", &uri), ("STORE_TIMEOUT", "1s")],
+    );
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(
+        stderr.contains("postgres") && stderr.contains("unavailable"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("s3cret"), "{stderr}");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "took {:?}",
+        started.elapsed()
+    );
+}
+
 /// `tally --help` documents every environment variable of DESIGN.md §2.
 #[test]
 fn help_documents_every_variable() {
