@@ -14,7 +14,7 @@
 //! - [`metrics`]: Prometheus metrics, and a store decorator that feeds them.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
-//! - [`commands`]: `serve`, `migrate`, `tick` and `healthcheck`.
+//! - [`commands`]: `serve`, `migrate`, `tick`, `healthcheck` and `config`.
 //! - [`telemetry`]: logging setup.
 //!
 //! `src/main.rs` only parses, initialises logging and dispatches.
