@@ -2,16 +2,17 @@
 //!
 //! `GET /count` adds one visit and answers `Visitor count: N`. Counts live in PostgreSQL,
 //! Redis, an embedded SQLite file (the default, so `cargo run` works with nothing installed)
-//! or memory, behind one [`store::CounterStore`] trait.
+//! or memory, behind one [`store::Store`] facade.
 //!
 //! # Layout
 //!
 //! - [`cli`]: the command line; every flag is also an environment variable.
 //! - [`config`]: turns raw settings into one typed [`config::Config`], or one error line that
 //!   names the variable.
-//! - [`store`]: the `CounterStore` trait and its backends; knows nothing of HTTP.
+//! - [`store`]: the `Store` facade, the capability traits and one module per backend; knows
+//!   nothing of HTTP.
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
-//! - [`metrics`]: Prometheus metrics, and a store decorator that feeds them.
+//! - [`metrics`]: Prometheus metrics; the store facade reports to them.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: `serve`, `migrate`, `tick`, `healthcheck` and `config`.

@@ -3,17 +3,17 @@
 //! A registry per [`Metrics`] value (rather than the global default registry) keeps several
 //! apps in one process apart, which is what the tests do. HTTP metrics are labelled by the
 //! *matched route* (`/count`), never the raw path, so a scan of random URLs cannot blow up the
-//! number of series. Store metrics come from [`MeteredStore`], a decorator around any
-//! [`CounterStore`], so backends stay free of instrumentation code.
+//! number of series. Store metrics come from the [`crate::store::Store`] facade, which reports
+//! every call to [`Metrics`] as its [`StoreObserver`], so backends stay free of instrumentation
+//! code.
 
-use std::{sync::Arc, time::Instant};
+use std::time::Duration;
 
-use async_trait::async_trait;
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use crate::store::{Backend, CounterName, CounterStore, StoreError};
+use crate::store::{Backend, StoreError, StoreObserver};
 
 pub struct Metrics {
     registry: Registry,
@@ -107,27 +107,6 @@ impl Metrics {
             .observe(seconds);
     }
 
-    fn observe_store<T>(
-        &self,
-        backend: Backend,
-        operation: &str,
-        started: Instant,
-        result: &Result<T, StoreError>,
-    ) {
-        let backend = backend.as_str();
-        self.store_operations
-            .with_label_values(&[backend, operation])
-            .inc();
-        self.store_duration
-            .with_label_values(&[backend, operation])
-            .observe(started.elapsed().as_secs_f64());
-        if let Err(err) = result {
-            self.store_errors
-                .with_label_values(&[backend, operation, err.kind_label()])
-                .inc();
-        }
-    }
-
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
@@ -149,53 +128,25 @@ impl Default for Metrics {
 /// Content type of [`Metrics::render`].
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
-/// Counts and times every call to the wrapped store.
-pub struct MeteredStore {
-    inner: Arc<dyn CounterStore>,
-    metrics: Arc<Metrics>,
-}
-
-impl MeteredStore {
-    pub fn new(inner: Arc<dyn CounterStore>, metrics: Arc<Metrics>) -> Self {
-        MeteredStore { inner, metrics }
-    }
-}
-
-#[async_trait]
-impl CounterStore for MeteredStore {
-    fn backend(&self) -> Backend {
-        self.inner.backend()
-    }
-
-    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.increment(name, by).await;
-        self.metrics
-            .observe_store(self.backend(), "increment", started, &result);
-        result
-    }
-
-    async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
-        let started = Instant::now();
-        let result = self.inner.get(name).await;
-        self.metrics
-            .observe_store(self.backend(), "get", started, &result);
-        result
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let started = Instant::now();
-        let result = self.inner.ping().await;
-        self.metrics
-            .observe_store(self.backend(), "ping", started, &result);
-        result
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.inner.migrate().await
-    }
-
-    async fn close(&self) {
-        self.inner.close().await;
+impl StoreObserver for Metrics {
+    fn observe(
+        &self,
+        backend: Backend,
+        operation: &'static str,
+        elapsed: Duration,
+        error: Option<&StoreError>,
+    ) {
+        let backend = backend.as_str();
+        self.store_operations
+            .with_label_values(&[backend, operation])
+            .inc();
+        self.store_duration
+            .with_label_values(&[backend, operation])
+            .observe(elapsed.as_secs_f64());
+        if let Some(err) = error {
+            self.store_errors
+                .with_label_values(&[backend, operation, err.kind_label()])
+                .inc();
+        }
     }
 }

@@ -12,8 +12,8 @@ use tokio::net::TcpListener;
 use crate::{
     config::Config,
     greeting::Greeter,
-    metrics::{MeteredStore, Metrics},
-    store::{self, CounterStore},
+    metrics::Metrics,
+    store,
     web::{self, AppState},
 };
 
@@ -37,8 +37,8 @@ impl App {
         );
         let metrics = Arc::new(Metrics::new());
         let store = store::open(&config.store, config.store_timeout)
-            .with_context(|| format!("Failed to open the {} store", config.store.backend()))?;
-        let store: Arc<dyn CounterStore> = Arc::new(MeteredStore::new(store, metrics.clone()));
+            .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
+            .observed_by(metrics.clone());
         let greeter = config
             .hello_postgres
             .clone()

@@ -12,7 +12,7 @@ use std::{
 
 use async_trait::async_trait;
 
-use super::{Backend, CounterName, CounterStore, StoreError, check_amount};
+use super::{Backend, CounterName, CounterStore, Lifecycle, StoreError};
 
 #[derive(Default)]
 pub struct MemoryStore {
@@ -20,13 +20,19 @@ pub struct MemoryStore {
 }
 
 #[async_trait]
-impl CounterStore for MemoryStore {
+impl Lifecycle for MemoryStore {
     fn backend(&self) -> Backend {
         Backend::Memory
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CounterStore for MemoryStore {
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        check_amount(by)?;
         // A panic while holding the lock cannot leave a half-updated count (the update is one
         // assignment), so a poisoned lock is safe to keep using.
         let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
@@ -42,9 +48,5 @@ impl CounterStore for MemoryStore {
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
         let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
         Ok(counts.get(name).copied().unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        Ok(())
     }
 }

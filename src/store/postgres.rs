@@ -1,23 +1,22 @@
 //! The PostgreSQL store: one row per counter in the `counters` table.
 //!
-//! The pool is created with `connect_lazy_with`, so tally starts while PostgreSQL is down; the
-//! migrations in `migrations/postgres` run on the first call that reaches the server (and at
-//! start, from `tally serve`, when it is up). The pool's `acquire_timeout` is the store timeout,
-//! not sqlx's default of 30 s, so a dead database gives a quick 503 instead of a hung request.
+//! The pool's `acquire_timeout` is the store timeout, not sqlx's default of 30 s, so a dead
+//! database gives a quick 503 instead of a hung request. Pool, schema and ping are shared with
+//! SQLite in [`super::sql`].
 
 use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, PgPool,
+    Connection, Postgres,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
-use tokio::sync::OnceCell;
 
 use super::{
-    Backend, CounterName, CounterStore, StoreError, check_amount,
-    error::{from_migrate, from_sqlx},
+    Backend, CounterName, CounterStore, Lifecycle, StoreError,
+    error::from_sqlx,
+    sql::{MigrationLock, SqlPool},
 };
 
 /// The PostgreSQL migrations, embedded at compile time (`build.rs` re-runs the build when they
@@ -32,10 +31,7 @@ const MAX_CONNECTIONS: u32 = 10;
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 pub struct PostgresStore {
-    pool: PgPool,
-    /// Set once the migrations have been applied; until then every call tries to apply them,
-    /// so a store that was down at start gets its schema as soon as it is back.
-    schema: OnceCell<()>,
+    sql: SqlPool<Postgres>,
 }
 
 impl PostgresStore {
@@ -56,37 +52,37 @@ impl PostgresStore {
                 })
             })
             .connect_lazy_with(options);
+        // sqlx holds an advisory lock while it migrates, so replicas starting together apply
+        // each migration once.
         PostgresStore {
-            pool,
-            schema: OnceCell::new(),
+            sql: SqlPool::new(Backend::Postgres, pool, &MIGRATOR, MigrationLock::Database),
         }
     }
+}
 
-    /// The pool, once the schema is known to be in place.
-    async fn ready(&self) -> Result<&PgPool, StoreError> {
-        self.schema
-            .get_or_try_init(|| async {
-                // sqlx holds an advisory lock while it migrates, so replicas starting together
-                // apply each migration once.
-                MIGRATOR
-                    .run(&self.pool)
-                    .await
-                    .map_err(|err| from_migrate(Backend::Postgres, err))
-            })
-            .await?;
-        Ok(&self.pool)
+#[async_trait]
+impl Lifecycle for PostgresStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.sql.ping().await
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.sql.migrate().await
+    }
+
+    async fn close(&self) {
+        self.sql.close().await;
     }
 }
 
 #[async_trait]
 impl CounterStore for PostgresStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        check_amount(by)?;
-        let pool = self.ready().await?;
+        let pool = self.sql.ready().await?;
         // One statement: the row is created or updated atomically, and PostgreSQL raises
         // 22003 (numeric out of range) instead of wrapping when a count would pass i64::MAX.
         sqlx::query_scalar(
@@ -103,29 +99,12 @@ impl CounterStore for PostgresStore {
     }
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
-        let pool = self.ready().await?;
+        let pool = self.sql.ready().await?;
         let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
             .bind(name.as_str())
             .fetch_optional(pool)
             .await
-            .map_err(|err| from_sqlx(Backend::Postgres, None, err))?;
+            .map_err(|err| self.sql.error(err))?;
         Ok(value.unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let pool = self.ready().await?;
-        sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map_err(|err| from_sqlx(Backend::Postgres, None, err))?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.ready().await.map(|_| ())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }

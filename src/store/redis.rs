@@ -25,7 +25,7 @@ use redis::{
     aio::{ConnectionManager, ConnectionManagerConfig},
 };
 
-use super::{Backend, CounterName, CounterStore, StoreError, check_amount};
+use super::{Backend, CounterName, CounterStore, Lifecycle, StoreError};
 
 pub struct RedisStore {
     client: Client,
@@ -125,13 +125,24 @@ fn classify(err: RedisError, counter: Option<(&CounterName, i64)>) -> StoreError
 }
 
 #[async_trait]
-impl CounterStore for RedisStore {
+impl Lifecycle for RedisStore {
     fn backend(&self) -> Backend {
         Backend::Redis
     }
 
+    async fn ping(&self) -> Result<(), StoreError> {
+        let mut conn = self.connection();
+        let _: String = redis::cmd("PING")
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| self.failed(err, None))?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CounterStore for RedisStore {
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        check_amount(by)?;
         let mut conn = self.connection();
         redis::cmd("INCRBY")
             .arg(name.as_str())
@@ -149,14 +160,5 @@ impl CounterStore for RedisStore {
             .await
             .map_err(|err| self.failed(err, None))?;
         Ok(value.unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let mut conn = self.connection();
-        let _: String = redis::cmd("PING")
-            .query_async(&mut conn)
-            .await
-            .map_err(|err| self.failed(err, None))?;
-        Ok(())
     }
 }

@@ -11,13 +11,16 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    SqlitePool,
+    Sqlite,
     migrate::Migrator,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
-use tokio::sync::OnceCell;
 
-use super::{Backend, CounterName, CounterStore, StoreError, check_amount, error::from_sqlx};
+use super::{
+    Backend, CounterName, CounterStore, Lifecycle, StoreError,
+    error::from_sqlx,
+    sql::{MigrationLock, SqlPool},
+};
 
 /// The SQLite migrations (`migrations/sqlite`; the SQL differs from PostgreSQL's).
 pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -28,7 +31,7 @@ const MAX_CONNECTIONS: u32 = 4;
 
 /// How long a statement waits for another connection's write lock: three quarters of the
 /// store timeout. SQLite then gives up by itself, and the increment is known not to have
-/// happened (a 503 that the client can safely retry), before the [`super::Deadline`] abandons
+/// happened (a 503 that the client can safely retry), before the [`super::Store`]'s deadline abandons
 /// the call with an unknown outcome: an abandoned statement keeps waiting in sqlx's worker
 /// thread and could still apply once the lock is free.
 fn busy_timeout(store_timeout: Duration) -> Duration {
@@ -36,8 +39,7 @@ fn busy_timeout(store_timeout: Duration) -> Duration {
 }
 
 pub struct SqliteStore {
-    pool: SqlitePool,
-    schema: OnceCell<()>,
+    sql: SqlPool<Sqlite>,
 }
 
 impl SqliteStore {
@@ -45,24 +47,20 @@ impl SqliteStore {
     /// first use. Fails only when that directory cannot be created.
     pub fn new(options: SqliteConnectOptions, timeout: Duration) -> Result<Self, StoreError> {
         let file = options.get_filename();
-        if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            // An in-memory database has no real path; there is nothing to create for it.
-            if !options
-                .get_filename()
-                .as_os_str()
-                .to_string_lossy()
-                .contains(":memory:")
-            {
-                std::fs::create_dir_all(dir).map_err(|err| {
-                    StoreError::failed(
-                        Backend::Sqlite,
-                        format!(
-                            "cannot create the directory {} for the SQLite file: {err}",
-                            dir.display()
-                        ),
-                    )
-                })?;
-            }
+        // An in-memory database has no real path; there is nothing to create for it.
+        let in_memory = file.as_os_str().to_string_lossy().contains(":memory:");
+        if let Some(dir) = file.parent().filter(|dir| !dir.as_os_str().is_empty())
+            && !in_memory
+        {
+            std::fs::create_dir_all(dir).map_err(|err| {
+                StoreError::failed(
+                    Backend::Sqlite,
+                    format!(
+                        "cannot create the directory {} for the SQLite file: {err}",
+                        dir.display()
+                    ),
+                )
+            })?;
         }
         let options = options
             .create_if_missing(true)
@@ -76,57 +74,37 @@ impl SqliteStore {
             // it before each use (sqlx's default) would only add a statement per increment.
             .test_before_acquire(false)
             .connect_lazy_with(options);
+        // sqlx's migrator has no lock for SQLite: when two processes (say `tally serve` and
+        // `tally tick`) start on the same file at once, the slower one waits the other out.
         Ok(SqliteStore {
-            pool,
-            schema: OnceCell::new(),
+            sql: SqlPool::new(Backend::Sqlite, pool, &MIGRATOR, MigrationLock::RetryRaces),
         })
     }
+}
 
-    async fn ready(&self) -> Result<&SqlitePool, StoreError> {
-        self.schema
-            .get_or_try_init(|| self.apply_migrations())
-            .await?;
-        Ok(&self.pool)
+#[async_trait]
+impl Lifecycle for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
     }
 
-    /// Applies the migrations, waiting out another process that is applying them too.
-    ///
-    /// sqlx's migrator runs each migration in a deferred transaction and has no lock for
-    /// SQLite. When two processes (say `tally serve` and `tally tick`) start on the same file
-    /// at once, the slower one either cannot upgrade its read lock (SQLITE_BUSY at once,
-    /// without waiting for `busy_timeout`) or finds its bookkeeping row already written (a
-    /// unique violation on `_sqlx_migrations`). Either way, running the migrator again after
-    /// the other process committed finds the migration applied. The attempts are bounded, and
-    /// the caller's deadline bounds the wait.
-    async fn apply_migrations(&self) -> Result<(), StoreError> {
-        const ATTEMPTS: u32 = 50;
-        let mut attempt = 1;
-        loop {
-            let err = match MIGRATOR.run(&self.pool).await {
-                Ok(()) => return Ok(()),
-                Err(sqlx::migrate::MigrateError::Execute(err)) => err,
-                Err(other) => return Err(StoreError::failed(Backend::Sqlite, other)),
-            };
-            let raced = matches!(&err, sqlx::Error::Database(db) if db.is_unique_violation());
-            let err = from_sqlx(Backend::Sqlite, None, err);
-            if attempt >= ATTEMPTS || !(raced || err.is_transient()) {
-                return Err(err);
-            }
-            attempt += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-        }
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.sql.ping().await
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.sql.migrate().await
+    }
+
+    async fn close(&self) {
+        self.sql.close().await;
     }
 }
 
 #[async_trait]
 impl CounterStore for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        check_amount(by)?;
-        let pool = self.ready().await?;
+        let pool = self.sql.ready().await?;
         // SQLite does not raise on integer overflow: it silently turns the value into a REAL.
         // The WHERE clause refuses an update that would pass i64::MAX, and then no row comes
         // back, which is reported as an overflow with the count unchanged.
@@ -149,29 +127,12 @@ impl CounterStore for SqliteStore {
     }
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
-        let pool = self.ready().await?;
+        let pool = self.sql.ready().await?;
         let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = ?1")
             .bind(name.as_str())
             .fetch_optional(pool)
             .await
-            .map_err(|err| from_sqlx(Backend::Sqlite, None, err))?;
+            .map_err(|err| self.sql.error(err))?;
         Ok(value.unwrap_or(0))
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        let pool = self.ready().await?;
-        sqlx::query("SELECT 1")
-            .execute(pool)
-            .await
-            .map_err(|err| from_sqlx(Backend::Sqlite, None, err))?;
-        Ok(())
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.ready().await.map(|_| ())
-    }
-
-    async fn close(&self) {
-        self.pool.close().await;
     }
 }

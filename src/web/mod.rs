@@ -1,6 +1,6 @@
 //! The HTTP layer: routes, handlers, error mapping and middleware.
 //!
-//! It knows stores only through `Arc<dyn CounterStore>`; which backend is behind it is decided
+//! It knows stores only through the [`Store`] facade; which backend is behind it is decided
 //! at start (see [`crate::config`]). Each feature module exposes `router()`, merged here, and
 //! the cross-cutting layers (request ids, tracing, timeout, metrics) are added once, here.
 //!
@@ -43,7 +43,7 @@ pub use pages::WELCOME;
 use crate::{
     greeting::Greeter,
     metrics::Metrics,
-    store::{CounterName, CounterStore},
+    store::{CounterName, Store},
 };
 
 /// The counter behind `/count`, parsed once.
@@ -52,7 +52,7 @@ static DEFAULT_COUNTER: LazyLock<CounterName> = LazyLock::new(CounterName::defau
 /// What every handler can reach. Cheap to clone: it is all `Arc`s.
 #[derive(Clone)]
 pub struct AppState {
-    pub store: Arc<dyn CounterStore>,
+    pub store: Store,
     /// The PostgreSQL behind `/hello`, when `DATABASE_URI` is a postgres URI.
     pub greeter: Option<Arc<Greeter>>,
     pub metrics: Arc<Metrics>,

@@ -12,7 +12,7 @@ use reqwest::StatusCode;
 use sqlx::{Connection, SqliteConnection, sqlite::SqliteConnectOptions};
 use tally::{
     config::Config,
-    store::{self, Backend, CounterName, CounterStore, StoreErrorKind, StoreSpec},
+    store::{self, Backend, CounterName, Store, StoreErrorKind, StoreSpec},
 };
 
 use crate::{
@@ -32,7 +32,7 @@ fn counter() -> CounterName {
 }
 
 /// Asserts that an increment fails as an outage (not as bad input or a bug) within the bound.
-async fn assert_fails_fast(store: &dyn CounterStore) {
+async fn assert_fails_fast(store: &Store) {
     let started = Instant::now();
     let err = store
         .increment(&counter(), 1)
@@ -52,7 +52,7 @@ async fn assert_fails_fast(store: &dyn CounterStore) {
     );
 }
 
-async fn recovers(store: &dyn CounterStore) -> i64 {
+async fn recovers(store: &Store) -> i64 {
     let deadline = Instant::now() + RECOVERY;
     loop {
         match store.increment(&counter(), 1).await {
@@ -78,11 +78,11 @@ async fn postgres_outage_fails_fast_and_recovers_without_a_restart() {
     .expect("open");
     assert_eq!(store.increment(&counter(), 1).await.expect("up"), 1);
     server.stop();
-    assert_fails_fast(&*store).await;
-    assert_fails_fast(&*store).await;
+    assert_fails_fast(&store).await;
+    assert_fails_fast(&store).await;
     server.start_again();
     assert_eq!(
-        recovers(&*store).await,
+        recovers(&store).await,
         2,
         "PostgreSQL kept the count across its restart"
     );
@@ -95,11 +95,11 @@ async fn redis_outage_fails_fast_and_recovers_without_a_restart() {
     let store = store::open(&StoreSpec::Redis(redis_info(&server.url())), TIMEOUT).expect("open");
     assert_eq!(store.increment(&counter(), 1).await.expect("up"), 1);
     server.stop();
-    assert_fails_fast(&*store).await;
-    assert_fails_fast(&*store).await;
+    assert_fails_fast(&store).await;
+    assert_fails_fast(&store).await;
     server.start_again();
     // The throwaway Redis keeps nothing on disk, so it counts from 1 again.
-    assert_eq!(recovers(&*store).await, 1);
+    assert_eq!(recovers(&store).await, 1);
 }
 
 /// A Redis that accepts connections but never answers (SIGSTOP) times out; it is not waited on.
@@ -109,9 +109,9 @@ async fn hung_redis_times_out_instead_of_hanging() {
     let store = store::open(&StoreSpec::Redis(redis_info(&server.url())), TIMEOUT).expect("open");
     assert_eq!(store.increment(&counter(), 1).await.expect("up"), 1);
     server.pause();
-    assert_fails_fast(&*store).await;
+    assert_fails_fast(&store).await;
     server.resume();
-    let value = recovers(&*store).await;
+    let value = recovers(&store).await;
     // The increment that timed out may or may not have been applied when Redis woke up: it is
     // reported as failed and never retried, so the count is 2 or 3, never more.
     assert!((2..=3).contains(&value), "{value}");
@@ -133,12 +133,12 @@ async fn locked_sqlite_fails_fast_and_recovers() {
         .execute(&mut other)
         .await
         .expect("take the write lock");
-    assert_fails_fast(&*store).await;
+    assert_fails_fast(&store).await;
     sqlx::query("COMMIT")
         .execute(&mut other)
         .await
         .expect("release the lock");
-    assert_eq!(recovers(&*store).await, 2);
+    assert_eq!(recovers(&store).await, 2);
 }
 
 async fn assert_503_with_retry_after(app: &TestApp, path: &str) -> serde_json::Value {

@@ -1,6 +1,6 @@
-//! The contract every `CounterStore` keeps, run against all four backends.
+//! The contract every store keeps, run through the `Store` facade against all four backends.
 //!
-//! Each check is a plain async function over `&dyn CounterStore`; `contract_suite!` turns
+//! Each check is a plain async function over a `Store`; `contract_suite!` turns
 //! each one into a test per backend, so a failure names both the rule and the backend
 //! (`contract::redis::parallel_increments_give_each_value_exactly_once`).
 //!
@@ -9,9 +9,9 @@
 //! `availability.rs`: PostgreSQL and Redis stopped and restarted, Redis hung (SIGSTOP), and
 //! SQLite's write lock held by another process. The memory store has nothing that can stop.
 
-use std::{collections::BTreeSet, sync::Arc, time::Duration};
+use std::{collections::BTreeSet, time::Duration};
 
-use tally::store::{Backend, CounterName, CounterStore, StoreErrorKind};
+use tally::store::{Backend, CounterName, Store, StoreErrorKind};
 
 use crate::helpers::StoreFixture;
 
@@ -20,7 +20,7 @@ fn name(prefix: &str) -> CounterName {
 }
 
 /// A counter nobody touched reads 0; each increment returns the new value.
-pub async fn starts_at_zero_and_counts_up(store: Arc<dyn CounterStore>) {
+pub async fn starts_at_zero_and_counts_up(store: Store) {
     let counter = name("fresh");
     assert_eq!(store.get(&counter).await.expect("get"), 0);
     assert_eq!(store.increment(&counter, 1).await.expect("increment"), 1);
@@ -29,7 +29,7 @@ pub async fn starts_at_zero_and_counts_up(store: Arc<dyn CounterStore>) {
 }
 
 /// Counters with different names do not share a value.
-pub async fn names_are_independent(store: Arc<dyn CounterStore>) {
+pub async fn names_are_independent(store: Store) {
     let (a, b) = (name("a"), name("b"));
     for _ in 0..3 {
         store.increment(&a, 1).await.expect("increment a");
@@ -40,7 +40,7 @@ pub async fn names_are_independent(store: Arc<dyn CounterStore>) {
 }
 
 /// `increment(name, by)` adds `by`, for batched increments.
-pub async fn increments_by_amounts(store: Arc<dyn CounterStore>) {
+pub async fn increments_by_amounts(store: Store) {
     let counter = name("amounts");
     assert_eq!(store.increment(&counter, 5).await.expect("by 5"), 5);
     assert_eq!(store.increment(&counter, 37).await.expect("by 37"), 42);
@@ -48,7 +48,7 @@ pub async fn increments_by_amounts(store: Arc<dyn CounterStore>) {
 }
 
 /// Amounts below 1 are invalid input, and change nothing.
-pub async fn rejects_amounts_below_one(store: Arc<dyn CounterStore>) {
+pub async fn rejects_amounts_below_one(store: Store) {
     let counter = name("amount_zero");
     store.increment(&counter, 2).await.expect("increment");
     for by in [0, -1, i64::MIN] {
@@ -59,7 +59,7 @@ pub async fn rejects_amounts_below_one(store: Arc<dyn CounterStore>) {
 }
 
 /// Passing i64::MAX is refused as an overflow and leaves the count as it was.
-pub async fn overflow_is_refused_and_changes_nothing(store: Arc<dyn CounterStore>) {
+pub async fn overflow_is_refused_and_changes_nothing(store: Store) {
     let counter = name("overflow");
     assert_eq!(
         store
@@ -78,7 +78,7 @@ pub async fn overflow_is_refused_and_changes_nothing(store: Arc<dyn CounterStore
 }
 
 /// 1000 increments in parallel return exactly the values 1..=1000: none lost, none repeated.
-pub async fn parallel_increments_give_each_value_exactly_once(store: Arc<dyn CounterStore>) {
+pub async fn parallel_increments_give_each_value_exactly_once(store: Store) {
     const N: i64 = 1000;
     let counter = name("parallel");
     let tasks: Vec<_> = (0..N)
@@ -98,7 +98,7 @@ pub async fn parallel_increments_give_each_value_exactly_once(store: Arc<dyn Cou
 }
 
 /// The default counter of `/count` is `visitor_count`.
-pub async fn default_counter_is_visitor_count(store: Arc<dyn CounterStore>) {
+pub async fn default_counter_is_visitor_count(store: Store) {
     let default = CounterName::default_counter();
     assert_eq!(default.as_str(), "visitor_count");
     let before = store.get(&default).await.expect("get");
@@ -116,7 +116,7 @@ macro_rules! contract_suite {
         mod $backend {
             use super::*;
 
-            async fn store() -> (Arc<dyn CounterStore>, StoreFixture) {
+            async fn store() -> (Store, StoreFixture) {
                 let fixture = StoreFixture::new($kind).await;
                 (fixture.open(CONTRACT_TIMEOUT), fixture)
             }

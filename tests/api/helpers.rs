@@ -6,7 +6,7 @@ use std::{
     process::{Child, Command, Stdio},
     str::FromStr,
     sync::{
-        Arc, Once,
+        Once,
         atomic::{AtomicU32, Ordering},
     },
     time::{Duration, Instant},
@@ -17,7 +17,7 @@ use sqlx::{Connection, PgConnection, postgres::PgConnectOptions, sqlite::SqliteC
 use tally::{
     config::Config,
     startup::App,
-    store::{self, Backend, CounterStore, StoreSpec},
+    store::{self, Backend, Store, StoreSpec},
 };
 use tempfile::TempDir;
 use tokio::sync::oneshot;
@@ -155,7 +155,7 @@ impl StoreFixture {
     }
 
     /// A new store instance over the fixture's data.
-    pub fn open(&self, timeout: Duration) -> Arc<dyn CounterStore> {
+    pub fn open(&self, timeout: Duration) -> Store {
         store::open(&self.spec, timeout).expect("open the store")
     }
 }

@@ -9,7 +9,7 @@ use tally::{
     config::Config,
     greeting::GREETING,
     metrics::Metrics,
-    store::{Backend, MemoryStore, StoreSpec},
+    store::{self, Backend, StoreSpec},
     web::{self, AppState, WELCOME},
 };
 use tower::ServiceExt;
@@ -248,7 +248,7 @@ async fn hello_with_postgres_down_is_503_with_retry_after() {
 
 fn memory_router() -> axum::Router {
     let state = AppState {
-        store: Arc::new(MemoryStore::default()),
+        store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),
     };

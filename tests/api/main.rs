@@ -2,7 +2,7 @@
 //! [`servers`] start once and are shared by every test (each test still gets its own database,
 //! Redis db number or SQLite file, so tests never see each other's counts).
 //!
-//! - `contract`: the one suite every `CounterStore` passes.
+//! - `contract`: the one suite every store passes.
 //! - `http`: the HTTP contract, against a real server on a random port, for each backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,

@@ -1,0 +1,135 @@
+//! [`Store`]: the one handle callers hold (the web layer, the commands, and later the jobs and
+//! the live updates), around whichever backend was opened.
+//!
+//! Everything every store call needs is applied here, once, instead of in a wrapper per
+//! concern that would have to repeat each method:
+//!
+//! - **input checks** (an increment of at least 1), so backends only store;
+//! - **the deadline**: no call waits longer than the store timeout. Backends bound their own
+//!   waits too (pool acquire, connect, response), but those are per step, and a connect that
+//!   succeeds just before its timeout followed by a slow query could still add up to more. A
+//!   call that passes the deadline is [`StoreError::TimedOut`]; an increment abandoned this way
+//!   may or may not have been applied, and is not retried (see [`crate::store`]);
+//! - **observation**: the outcome and latency of every call go to a [`StoreObserver`] (the
+//!   Prometheus metrics), so backends carry no instrumentation.
+//!
+//! Later features add their steps here too (publishing live events after a change, coalescing
+//! concurrent increments into one round trip), and every caller gets them.
+//!
+//! A `Store` is cheap to clone: a few `Arc`s.
+
+use std::{
+    future::Future,
+    sync::Arc,
+    time::{Duration, Instant},
+};
+
+use super::{Backend, CounterName, CounterStore, Lifecycle, StoreError};
+
+/// Told the outcome of every bounded store call; implemented by the metrics.
+pub trait StoreObserver: Send + Sync + 'static {
+    /// `operation` is the facade method (`increment`, `get`, `ping`); `error` is `None` on
+    /// success.
+    fn observe(
+        &self,
+        backend: Backend,
+        operation: &'static str,
+        elapsed: Duration,
+        error: Option<&StoreError>,
+    );
+}
+
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+    timeout: Duration,
+    lifecycle: Arc<dyn Lifecycle>,
+    counters: Arc<dyn CounterStore>,
+    observer: Option<Arc<dyn StoreObserver>>,
+}
+
+impl Store {
+    pub(super) fn new(parts: super::Parts, timeout: Duration) -> Store {
+        Store {
+            backend: parts.lifecycle.backend(),
+            timeout,
+            lifecycle: parts.lifecycle,
+            counters: parts.counters,
+            observer: None,
+        }
+    }
+
+    /// The same store, reporting every call to `observer`.
+    pub fn observed_by(mut self, observer: Arc<dyn StoreObserver>) -> Store {
+        self.observer = Some(observer);
+        self
+    }
+
+    /// Which backend this is, for logs, metrics and `/readyz`.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// The longest any call waits before it is [`StoreError::TimedOut`].
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Adds `by` (at least 1) to `name`, creating it at 0 first if needed; the new value.
+    /// One atomic operation in the store; never retried.
+    pub async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
+        if by < 1 {
+            return Err(StoreError::invalid_input(format!(
+                "an increment must be at least 1, got {by}"
+            )));
+        }
+        self.bounded("increment", self.counters.increment(name, by))
+            .await
+    }
+
+    /// The current value of `name`; 0 when it was never incremented.
+    pub async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
+        self.bounded("get", self.counters.get(name)).await
+    }
+
+    /// Checks that the store answers and that its schema is in place.
+    pub async fn ping(&self) -> Result<(), StoreError> {
+        self.bounded("ping", self.lifecycle.ping()).await
+    }
+
+    /// Applies pending migrations. Not bounded by the store timeout: on a slow disk they may
+    /// legitimately take longer, and they run once, at start or from `tally migrate`.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        self.lifecycle.migrate().await
+    }
+
+    /// Closes pools and connections; called once when the process shuts down.
+    pub async fn close(&self) {
+        self.lifecycle.close().await;
+    }
+
+    /// Runs `call` under the deadline and reports its outcome.
+    async fn bounded<T>(
+        &self,
+        operation: &'static str,
+        call: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.timeout, call).await {
+            Ok(result) => result,
+            Err(_elapsed) => Err(StoreError::TimedOut {
+                backend: self.backend,
+                after: self.timeout,
+            }),
+        };
+        if let Some(observer) = &self.observer {
+            observer.observe(
+                self.backend,
+                operation,
+                started.elapsed(),
+                result.as_ref().err(),
+            );
+        }
+        result
+    }
+}

@@ -1,0 +1,73 @@
+//! Which backend, and what it needs to be opened: the value of `COUNTER_STORE` and the connect
+//! options that [`crate::config`] validated.
+
+use std::fmt;
+
+/// The counter backends tally can use; the value of `COUNTER_STORE`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Backend {
+    Postgres,
+    Redis,
+    Sqlite,
+    Memory,
+}
+
+impl Backend {
+    /// Every backend, in the order documented for `COUNTER_STORE`.
+    pub const ALL: [Backend; 4] = [
+        Backend::Postgres,
+        Backend::Redis,
+        Backend::Sqlite,
+        Backend::Memory,
+    ];
+
+    /// The name used in `COUNTER_STORE`, logs and metric labels.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Postgres => "postgres",
+            Backend::Redis => "redis",
+            Backend::Sqlite => "sqlite",
+            Backend::Memory => "memory",
+        }
+    }
+
+    /// Parses a `COUNTER_STORE` value (case-insensitive).
+    pub fn parse(value: &str) -> Option<Backend> {
+        Backend::ALL
+            .into_iter()
+            .find(|backend| backend.as_str().eq_ignore_ascii_case(value.trim()))
+    }
+}
+
+impl fmt::Display for Backend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What a store needs to be opened; built and validated by [`crate::config`].
+#[derive(Clone)]
+pub enum StoreSpec {
+    Postgres(sqlx::postgres::PgConnectOptions),
+    Redis(::redis::ConnectionInfo),
+    Sqlite(sqlx::sqlite::SqliteConnectOptions),
+    Memory,
+}
+
+impl StoreSpec {
+    pub fn backend(&self) -> Backend {
+        match self {
+            StoreSpec::Postgres(_) => Backend::Postgres,
+            StoreSpec::Redis(_) => Backend::Redis,
+            StoreSpec::Sqlite(_) => Backend::Sqlite,
+            StoreSpec::Memory => Backend::Memory,
+        }
+    }
+}
+
+impl fmt::Debug for StoreSpec {
+    // Connect options can carry passwords: show only which backend this is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "StoreSpec({})", self.backend())
+    }
+}
