@@ -7,13 +7,11 @@
 //! every call to [`Metrics`] as its [`StoreObserver`], so backends stay free of instrumentation
 //! code.
 
-use std::time::Duration;
-
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
-use crate::store::{Backend, StoreError, StoreObserver};
+use crate::store::{StoreCall, StoreObserver};
 
 pub struct Metrics {
     registry: Registry,
@@ -129,21 +127,15 @@ impl Default for Metrics {
 pub const CONTENT_TYPE: &str = "text/plain; version=0.0.4; charset=utf-8";
 
 impl StoreObserver for Metrics {
-    fn observe(
-        &self,
-        backend: Backend,
-        operation: &'static str,
-        elapsed: Duration,
-        error: Option<&StoreError>,
-    ) {
-        let backend = backend.as_str();
+    fn observe(&self, call: &StoreCall<'_>) {
+        let (backend, operation) = (call.backend.as_str(), call.operation);
         self.store_operations
             .with_label_values(&[backend, operation])
             .inc();
         self.store_duration
             .with_label_values(&[backend, operation])
-            .observe(elapsed.as_secs_f64());
-        if let Some(err) = error {
+            .observe(call.elapsed.as_secs_f64());
+        if let Some(err) = call.error {
             self.store_errors
                 .with_label_values(&[backend, operation, err.kind_label()])
                 .inc();

@@ -28,15 +28,17 @@ use super::{Backend, CounterName, CounterStore, Lifecycle, StoreError};
 
 /// Told the outcome of every bounded store call; implemented by the metrics.
 pub trait StoreObserver: Send + Sync + 'static {
-    /// `operation` is the facade method (`increment`, `get`, `ping`); `error` is `None` on
-    /// success.
-    fn observe(
-        &self,
-        backend: Backend,
-        operation: &'static str,
-        elapsed: Duration,
-        error: Option<&StoreError>,
-    );
+    fn observe(&self, call: &StoreCall<'_>);
+}
+
+/// One finished store call, as a [`StoreObserver`] sees it.
+pub struct StoreCall<'a> {
+    pub backend: Backend,
+    /// The facade method: `increment`, `get`, `ping`.
+    pub operation: &'static str,
+    pub elapsed: Duration,
+    /// `None` on success.
+    pub error: Option<&'a StoreError>,
 }
 
 #[derive(Clone)]
@@ -123,12 +125,12 @@ impl Store {
             }),
         };
         if let Some(observer) = &self.observer {
-            observer.observe(
-                self.backend,
+            observer.observe(&StoreCall {
+                backend: self.backend,
                 operation,
-                started.elapsed(),
-                result.as_ref().err(),
-            );
+                elapsed: started.elapsed(),
+                error: result.as_ref().err(),
+            });
         }
         result
     }

@@ -40,7 +40,7 @@ use std::{sync::Arc, time::Duration};
 
 pub use capability::{CounterStore, Lifecycle};
 pub use error::{StoreError, StoreErrorKind};
-pub use facade::{Store, StoreObserver};
+pub use facade::{Store, StoreCall, StoreObserver};
 pub use name::{CounterName, DEFAULT_COUNTER};
 pub use spec::{Backend, StoreSpec};
 
@@ -50,17 +50,24 @@ use redis::RedisStore;
 use sqlite::SqliteStore;
 
 /// One backend, handed out once per trait it implements. A new capability adds a field here
-/// and a bound on [`Parts::of`]; every backend then has to provide it.
+/// and a bound on [`Parts::of`] and [`Parts::with_lifecycle`]; every backend then has to
+/// provide it.
 struct Parts {
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
 }
 
 impl Parts {
+    /// A backend that is its own lifecycle (Redis, memory).
     fn of<B: Lifecycle + CounterStore>(backend: B) -> Parts {
         let backend = Arc::new(backend);
+        Parts::with_lifecycle(backend.clone(), backend)
+    }
+
+    /// A backend whose lifecycle is a separate object (the SQL backends' shared pool).
+    fn with_lifecycle<B: CounterStore>(lifecycle: Arc<dyn Lifecycle>, backend: Arc<B>) -> Parts {
         Parts {
-            lifecycle: backend.clone(),
+            lifecycle,
             counters: backend,
         }
     }
@@ -73,9 +80,15 @@ impl Parts {
 /// such as an SQLite directory that cannot be created.
 pub fn open(spec: &StoreSpec, timeout: Duration) -> Result<Store, StoreError> {
     let parts = match spec {
-        StoreSpec::Postgres(options) => Parts::of(PostgresStore::new(options.clone(), timeout)),
+        StoreSpec::Postgres(options) => {
+            let store = PostgresStore::new(options.clone(), timeout);
+            Parts::with_lifecycle(store.pool(), Arc::new(store))
+        }
+        StoreSpec::Sqlite(options) => {
+            let store = SqliteStore::new(options.clone(), timeout)?;
+            Parts::with_lifecycle(store.pool(), Arc::new(store))
+        }
         StoreSpec::Redis(info) => Parts::of(RedisStore::new(info.clone(), timeout)?),
-        StoreSpec::Sqlite(options) => Parts::of(SqliteStore::new(options.clone(), timeout)?),
         StoreSpec::Memory => Parts::of(MemoryStore::default()),
     };
     Ok(Store::new(parts, timeout))

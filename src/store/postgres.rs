@@ -4,7 +4,7 @@
 //! database gives a quick 503 instead of a hung request. Pool, schema and ping are shared with
 //! SQLite in [`super::sql`].
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
@@ -14,7 +14,7 @@ use sqlx::{
 };
 
 use super::{
-    Backend, CounterName, CounterStore, Lifecycle, StoreError,
+    Backend, CounterName, CounterStore, StoreError,
     error::from_sqlx,
     sql::{MigrationLock, SqlPool},
 };
@@ -31,7 +31,7 @@ const MAX_CONNECTIONS: u32 = 10;
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 pub struct PostgresStore {
-    sql: SqlPool<Postgres>,
+    sql: Arc<SqlPool<Postgres>>,
 }
 
 impl PostgresStore {
@@ -55,27 +55,20 @@ impl PostgresStore {
         // sqlx holds an advisory lock while it migrates, so replicas starting together apply
         // each migration once.
         PostgresStore {
-            sql: SqlPool::new(Backend::Postgres, pool, &MIGRATOR, MigrationLock::Database),
+            sql: Arc::new(SqlPool::new(
+                Backend::Postgres,
+                pool,
+                &MIGRATOR,
+                MigrationLock::Database,
+            )),
         }
     }
 }
 
-#[async_trait]
-impl Lifecycle for PostgresStore {
-    fn backend(&self) -> Backend {
-        Backend::Postgres
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.sql.ping().await
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.sql.migrate().await
-    }
-
-    async fn close(&self) {
-        self.sql.close().await;
+impl PostgresStore {
+    /// The pool, which is this store's [`super::Lifecycle`].
+    pub fn pool(&self) -> Arc<SqlPool<Postgres>> {
+        self.sql.clone()
     }
 }
 

@@ -1,5 +1,5 @@
 //! What the two SQL backends share: a lazily connected pool whose schema is applied on first
-//! use, a ping, and closing.
+//! use, and their [`Lifecycle`] (ping, migrate, close), written once.
 //!
 //! The pool is created with `connect_lazy_with`, so tally starts while its database is down.
 //! The migrations run on the first call that reaches the server (and at start, from `tally
@@ -8,11 +8,12 @@
 
 use std::time::Duration;
 
+use async_trait::async_trait;
 use sqlx::{Connection, Database, Pool, migrate::Migrate, migrate::Migrator};
 use tokio::sync::OnceCell;
 
 use super::{
-    Backend, StoreError,
+    Backend, Lifecycle, StoreError,
     error::{from_migrate, from_sqlx},
 };
 
@@ -63,20 +64,6 @@ where
         Ok(&self.pool)
     }
 
-    pub(super) async fn ping(&self) -> Result<(), StoreError> {
-        let pool = self.ready().await?;
-        let mut conn = pool.acquire().await.map_err(|err| self.error(err))?;
-        conn.ping().await.map_err(|err| self.error(err))
-    }
-
-    pub(super) async fn migrate(&self) -> Result<(), StoreError> {
-        self.ready().await.map(|_| ())
-    }
-
-    pub(super) async fn close(&self) {
-        self.pool.close().await;
-    }
-
     /// Sorts an sqlx error from a call that is not about one counter.
     pub(super) fn error(&self, err: sqlx::Error) -> StoreError {
         from_sqlx(self.backend, None, err)
@@ -105,5 +92,31 @@ where
             attempt += 1;
             tokio::time::sleep(PAUSE).await;
         }
+    }
+}
+
+/// The lifecycle of both SQL backends.
+#[async_trait]
+impl<DB> Lifecycle for SqlPool<DB>
+where
+    DB: Database,
+    DB::Connection: Migrate,
+{
+    fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let pool = self.ready().await?;
+        let mut conn = pool.acquire().await.map_err(|err| self.error(err))?;
+        conn.ping().await.map_err(|err| self.error(err))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        self.ready().await.map(|_| ())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
     }
 }

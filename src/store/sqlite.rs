@@ -7,7 +7,7 @@
 //! is the setting SQLite recommends with WAL: a commit survives a crash of tally; only a power
 //! loss can drop the last few.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
@@ -17,7 +17,7 @@ use sqlx::{
 };
 
 use super::{
-    Backend, CounterName, CounterStore, Lifecycle, StoreError,
+    Backend, CounterName, CounterStore, StoreError,
     error::from_sqlx,
     sql::{MigrationLock, SqlPool},
 };
@@ -39,7 +39,7 @@ fn busy_timeout(store_timeout: Duration) -> Duration {
 }
 
 pub struct SqliteStore {
-    sql: SqlPool<Sqlite>,
+    sql: Arc<SqlPool<Sqlite>>,
 }
 
 impl SqliteStore {
@@ -77,27 +77,20 @@ impl SqliteStore {
         // sqlx's migrator has no lock for SQLite: when two processes (say `tally serve` and
         // `tally tick`) start on the same file at once, the slower one waits the other out.
         Ok(SqliteStore {
-            sql: SqlPool::new(Backend::Sqlite, pool, &MIGRATOR, MigrationLock::RetryRaces),
+            sql: Arc::new(SqlPool::new(
+                Backend::Sqlite,
+                pool,
+                &MIGRATOR,
+                MigrationLock::RetryRaces,
+            )),
         })
     }
 }
 
-#[async_trait]
-impl Lifecycle for SqliteStore {
-    fn backend(&self) -> Backend {
-        Backend::Sqlite
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.sql.ping().await
-    }
-
-    async fn migrate(&self) -> Result<(), StoreError> {
-        self.sql.migrate().await
-    }
-
-    async fn close(&self) {
-        self.sql.close().await;
+impl SqliteStore {
+    /// The pool, which is this store's [`super::Lifecycle`].
+    pub fn pool(&self) -> Arc<SqlPool<Sqlite>> {
+        self.sql.clone()
     }
 }
 
