@@ -15,10 +15,12 @@
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
-//! - [`commands`]: `serve`, `migrate`, `tick`, `healthcheck` and `config`.
+//! - [`commands`]: one file per subcommand (`serve`, `migrate`, `tick`, `healthcheck` and
+//!   `config`), and [`commands::run`], which dispatches and maps outcomes to exit codes.
 //! - [`telemetry`]: logging setup.
 //!
-//! `src/main.rs` only parses, initialises logging and dispatches.
+//! `src/main.rs` only loads `.env`, parses, builds the [`config::Config`], initialises logging
+//! and calls [`commands::run`].
 
 pub mod cli;
 pub mod commands;

@@ -1,0 +1,45 @@
+//! `tally config`: prints what tally would use, one `name: value` line each, so a deployment
+//! can be checked without starting it. Passwords are never printed. The configuration was
+//! already validated; an invalid one never gets here (exit code 2).
+
+use crate::{config::Config, store::StoreSpec};
+
+/// Prints the effective settings to stdout.
+pub fn run(config: &Config) {
+    let store = match &config.store {
+        StoreSpec::Postgres(options) => format!("postgres at {}", describe_postgres(options)),
+        StoreSpec::Redis(info) => format!("redis at {}", info.addr()),
+        StoreSpec::Sqlite(options) => format!("sqlite at {}", options.get_filename().display()),
+        StoreSpec::Memory => "memory".to_owned(),
+    };
+    println!("store: {store}");
+    println!("store_reason: {}", config.store_reason);
+    println!(
+        "listen: {}",
+        std::net::SocketAddr::new(config.host, config.port)
+    );
+    println!(
+        "hello_postgres: {}",
+        config
+            .hello_postgres
+            .as_ref()
+            .map_or_else(|| "not configured".to_owned(), describe_postgres)
+    );
+    println!(
+        "store_timeout: {}",
+        humantime::format_duration(config.store_timeout)
+    );
+    println!("log: {} ({:?})", config.log.filter, config.log.format);
+    println!("healthcheck_url: {}", config.healthcheck_url);
+}
+
+/// `user@host:port/db`: the connect options hold the password, so they are never shown whole.
+fn describe_postgres(options: &sqlx::postgres::PgConnectOptions) -> String {
+    format!(
+        "{}@{}:{}/{}",
+        options.get_username(),
+        options.get_host(),
+        options.get_port(),
+        options.get_database().unwrap_or("(default database)")
+    )
+}
