@@ -15,10 +15,8 @@ use tally::{
 use tower::ServiceExt;
 
 use crate::{
-    helpers::{
-        TestApp, create_database, free_port, pg_options, spawn_app, spawn_app_for, visitor_count,
-    },
-    servers,
+    helpers::{TestApp, create_database, pg_options, spawn_app, spawn_app_for, visitor_count},
+    servers::{self, process::free_port},
 };
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
