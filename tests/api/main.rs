@@ -4,7 +4,8 @@
 //!
 //! The suites:
 //! - `contract`: the one suite every `CounterStore` passes.
-//! - `http`: the HTTP contract, against a real server on a random port, for each backend.
+//! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
+//!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
