@@ -223,7 +223,8 @@ async fn flags_win_over_the_environment() {
     assert!(ready, "tally did not serve with the flags' settings");
 }
 
-/// The store-selection rule of DESIGN.md §2, seen from `/readyz`.
+/// The store-selection rule ("Which store" in the README's Configuration section), seen from
+/// `/readyz`.
 #[tokio::test]
 async fn store_is_chosen_by_the_documented_rule() {
     let postgres = create_database(&servers::shared_postgres_url()).await;
@@ -528,7 +529,7 @@ fn migrate_against_a_dead_database_exits_1_with_the_reason() {
     );
 }
 
-/// `tally --help` documents every environment variable of DESIGN.md §2.
+/// `tally --help` documents every environment variable of the README's Configuration section.
 #[test]
 fn help_documents_every_variable() {
     let dir = temp_dir();
