@@ -1,5 +1,5 @@
-//! Outages (DESIGN.md §4): a store that is down, hung or locked gives a quick error, never a
-//! hung request, and is used again as soon as it is back, without a restart.
+//! Outages (the README's Stores section): a store that is down, hung or locked gives a quick
+//! error, never a hung request, and is used again as soon as it is back, without a restart.
 //!
 //! Each test here has its own throwaway server, since it stops it.
 

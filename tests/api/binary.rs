@@ -14,11 +14,14 @@ use std::{
 use reqwest::StatusCode;
 
 use crate::{
+    client::Http,
     helpers::{
-        StoreFixture, TallyProcess, create_database, free_port, fresh_redis_url, send_signal,
-        tally_command, visitor_count, wait_for_exit,
+        StoreFixture, TallyProcess, create_database, fresh_redis_url, tally_command, visitor_count,
     },
-    servers::{self, RedisServer},
+    servers::{
+        self, RedisServer,
+        process::{free_port, send_signal, wait_for_exit},
+    },
 };
 use tally::store::Backend;
 
@@ -208,11 +211,11 @@ async fn flags_win_over_the_environment() {
         .env("PORT", "1")
         .spawn()
         .expect("spawn tally");
-    let address = format!("http://127.0.0.1:{port}/readyz");
+    let http = Http::new(format!("http://127.0.0.1:{port}"));
     let ready = crate::helpers::eventually(Duration::from_secs(20), || async {
-        reqwest::get(&address)
+        http.try_get("/readyz")
             .await
-            .is_ok_and(|r| r.status() == StatusCode::OK)
+            .is_ok_and(|r| r.status == StatusCode::OK)
     })
     .await;
     let _ = child.kill();
@@ -220,7 +223,8 @@ async fn flags_win_over_the_environment() {
     assert!(ready, "tally did not serve with the flags' settings");
 }
 
-/// The store-selection rule of DESIGN.md §2, seen from `/readyz`.
+/// The store-selection rule ("Which store" in the README's Configuration section), seen from
+/// `/readyz`.
 #[tokio::test]
 async fn store_is_chosen_by_the_documented_rule() {
     let postgres = create_database(&servers::shared_postgres_url()).await;
@@ -335,9 +339,9 @@ async fn sigterm_finishes_requests_in_flight_then_exits_0() {
     assert_eq!(visitor_count(&server.count().await), 1);
 
     redis.pause();
-    let address = server.address.clone();
+    let http = server.http.clone();
     let started = std::time::Instant::now();
-    let in_flight = tokio::spawn(async move { reqwest::get(format!("{address}/count")).await });
+    let in_flight = tokio::spawn(async move { http.try_get("/count").await });
     // Long enough for the request to be accepted, well inside the 4 s store timeout.
     tokio::time::sleep(Duration::from_millis(1000)).await;
     send_signal(&server.child, libc::SIGTERM);
@@ -345,7 +349,7 @@ async fn sigterm_finishes_requests_in_flight_then_exits_0() {
         .await
         .expect("task")
         .expect("the in-flight request got an answer");
-    assert_eq!(reply.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(reply.status, StatusCode::SERVICE_UNAVAILABLE);
     assert!(
         started.elapsed() >= Duration::from_secs(3),
         "the request was answered after {:?}: it did not wait for the store",
@@ -525,7 +529,7 @@ fn migrate_against_a_dead_database_exits_1_with_the_reason() {
     );
 }
 
-/// `tally --help` documents every environment variable of DESIGN.md §2.
+/// `tally --help` documents every environment variable of the README's Configuration section.
 #[test]
 fn help_documents_every_variable() {
     let dir = temp_dir();

@@ -1,4 +1,5 @@
-//! The container files, checked without a Docker engine (DESIGN.md §6).
+//! The container files, checked without a Docker engine (the README's "Run with Docker
+//! Compose" section).
 //!
 //! - The web service's environment, as compose would give it (interpolated with
 //!   `.env.example`), names only variables tally understands and holds only values it
@@ -276,7 +277,8 @@ fn interpolation_follows_compose() {
     assert_eq!(interpolate("$SET-$$HOME-${UNSET}", &vars), "x-$HOME-");
 }
 
-/// The topology DESIGN.md §6 asks for, beyond what the schema checks.
+/// The topology the README's "Run with Docker Compose" section describes, beyond what the
+/// schema checks.
 #[test]
 fn compose_topology_follows_the_design() {
     let compose = parse_yaml(&read("docker-compose.yml"));

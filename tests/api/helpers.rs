@@ -1,8 +1,11 @@
 //! Fixtures: isolated stores, an in-process app on a random port, and the `tally` binary.
+//!
+//! The app and the binary both deref to [`Http`], so a test talks to either the same way.
 
 use std::{
-    net::TcpListener,
-    path::Path,
+    fs::File,
+    ops::Deref,
+    path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     str::FromStr,
     sync::{
@@ -22,13 +25,19 @@ use tally::{
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 
-use crate::servers;
+use crate::{
+    client::{Http, Reply},
+    servers::{
+        self,
+        process::{free_port, log_tail, send_signal, test_log, wait_for_exit},
+    },
+};
 
 /// Quiet unless `TEST_LOG` is set.
 pub fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
-        if std::env::var_os("TEST_LOG").is_some() {
+        if test_log() {
             tally::telemetry::init(&tally::config::LogConfig {
                 filter: "debug,sqlx=info,hyper=info".to_owned(),
                 format: tally::config::LogFormat::Pretty,
@@ -42,14 +51,6 @@ static NEXT_ID: AtomicU32 = AtomicU32::new(1);
 /// A number unique within this test process.
 pub fn unique_id() -> u32 {
     NEXT_ID.fetch_add(1, Ordering::Relaxed)
-}
-
-/// A free TCP port on loopback (bound, read, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .expect("bind a free port on 127.0.0.1")
-        .port()
 }
 
 /// Creates an empty database on `admin_url`'s server and returns its URL.
@@ -168,30 +169,18 @@ pub fn redis_info(url: &str) -> redis::ConnectionInfo {
     redis::IntoConnectionInfo::into_connection_info(url).expect("valid redis URL")
 }
 
-/// A tally served in-process on a random port, with typed helpers for each endpoint.
+/// A tally served in-process on a random port; requests go through its [`Http`].
 pub struct TestApp {
-    pub address: String,
-    pub client: reqwest::Client,
+    pub http: Http,
     stop: Option<oneshot::Sender<()>>,
     served: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
 
-/// A response, read whole.
-#[derive(Debug)]
-pub struct Reply {
-    pub status: StatusCode,
-    pub headers: reqwest::header::HeaderMap,
-    pub body: String,
-}
+impl Deref for TestApp {
+    type Target = Http;
 
-impl Reply {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|value| value.to_str().ok())
-    }
-
-    pub fn json(&self) -> serde_json::Value {
-        serde_json::from_str(&self.body)
-            .unwrap_or_else(|err| panic!("body is not JSON ({err}): {}", self.body))
+    fn deref(&self) -> &Http {
+        &self.http
     }
 }
 
@@ -206,8 +195,7 @@ pub async fn spawn_app(mut config: Config) -> TestApp {
         let _ = stopped.await;
     }));
     TestApp {
-        address,
-        client: reqwest::Client::new(),
+        http: Http::new(address),
         stop: Some(stop),
         served: Some(served),
     }
@@ -221,38 +209,6 @@ pub async fn spawn_app_for(backend: Backend) -> (TestApp, StoreFixture) {
 }
 
 impl TestApp {
-    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let mut request = self.client.get(format!("{}{path}", self.address));
-        for (name, value) in headers {
-            request = request.header(*name, *value);
-        }
-        let response = request
-            .send()
-            .await
-            .unwrap_or_else(|err| panic!("GET {path}: {err}"));
-        Reply {
-            status: response.status(),
-            headers: response.headers().clone(),
-            body: response.text().await.expect("read the body"),
-        }
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.get_with(path, &[]).await
-    }
-
-    pub async fn count(&self) -> Reply {
-        self.get("/count").await
-    }
-
-    pub async fn hello(&self) -> Reply {
-        self.get("/hello").await
-    }
-
-    pub async fn readyz(&self) -> Reply {
-        self.get("/readyz").await
-    }
-
     /// Graceful shutdown; returns what `run_until` returned.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         if let Some(stop) = self.stop.take() {
@@ -302,7 +258,7 @@ pub fn tally_command(dir: &Path) -> Command {
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .stdin(Stdio::null());
-    if std::env::var_os("TEST_LOG").is_some() {
+    if test_log() {
         command.env("RUST_LOG", "debug,sqlx=info,hyper=info");
     } else {
         command.stdout(Stdio::null()).stderr(Stdio::null());
@@ -310,63 +266,82 @@ pub fn tally_command(dir: &Path) -> Command {
     command
 }
 
-/// A running `tally serve` process.
+/// A running `tally serve` process; requests go through its [`Http`].
 pub struct TallyProcess {
     pub child: Child,
-    pub address: String,
+    pub http: Http,
+    /// Where its stdout and stderr go (unless `TEST_LOG` is set), for failure messages.
+    log_file: PathBuf,
+    /// Holds `log_file`.
+    _logs: TempDir,
+}
+
+impl Deref for TallyProcess {
+    type Target = Http;
+
+    fn deref(&self) -> &Http {
+        &self.http
+    }
 }
 
 impl TallyProcess {
     /// Starts `tally` in `dir` with `envs` on a free port and waits for `/healthz`.
     pub async fn start(dir: &Path, envs: &[(&str, &str)]) -> TallyProcess {
         let port = free_port();
+        let logs = tempfile::Builder::new()
+            .prefix("tally-log-")
+            .tempdir()
+            .expect("create a temp dir for tally's log");
+        let log_file = logs.path().join("tally.log");
         let mut command = tally_command(dir);
         command
             .env("PORT", port.to_string())
             .envs(envs.iter().copied());
-        let mut child = command.spawn().expect("spawn tally");
-        let address = format!("http://127.0.0.1:{port}");
-        let client = reqwest::Client::new();
+        if !test_log() {
+            let log = File::create(&log_file).expect("create tally's log file");
+            let log2 = log.try_clone().expect("clone tally's log file handle");
+            command.stdout(log).stderr(log2);
+        }
+        let child = command.spawn().expect("spawn tally");
+        // From here on, a panic drops the process, which kills it.
+        let mut server = TallyProcess {
+            child,
+            http: Http::new(format!("http://127.0.0.1:{port}")),
+            log_file,
+            _logs: logs,
+        };
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if let Some(status) = child.try_wait().expect("poll tally") {
-                panic!("tally exited with {status} before serving (TEST_LOG=1 shows its logs)");
+            if let Some(status) = server.child.try_wait().expect("poll tally") {
+                panic!(
+                    "tally exited with {status} before serving\n{}",
+                    server.log_tail()
+                );
             }
-            let healthy = client
-                .get(format!("{address}/healthz"))
-                .send()
+            let healthy = server
+                .try_get("/healthz")
                 .await
-                .is_ok_and(|response| response.status() == StatusCode::OK);
+                .is_ok_and(|reply| reply.status == StatusCode::OK);
             if healthy {
-                break;
+                return server;
             }
             if Instant::now() > deadline {
-                let _ = child.kill();
                 panic!(
-                    "tally did not answer /healthz on port {port} within 20 s (TEST_LOG=1 shows its logs)"
+                    "tally did not answer /healthz on port {port} within 20 s\n{}",
+                    server.log_tail()
                 );
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        TallyProcess { child, address }
     }
 
-    pub async fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Reply {
-        let app = TestApp {
-            address: self.address.clone(),
-            client: reqwest::Client::new(),
-            stop: None,
-            served: None,
-        };
-        app.get_with(path, headers).await
-    }
-
-    pub async fn get(&self, path: &str) -> Reply {
-        self.get_with(path, &[]).await
-    }
-
-    pub async fn count(&self) -> Reply {
-        self.get("/count").await
+    /// The end of tally's log, for failure messages.
+    fn log_tail(&self) -> String {
+        if test_log() {
+            "(its log is above: TEST_LOG is set)".to_owned()
+        } else {
+            log_tail(&self.log_file, 0)
+        }
     }
 
     /// Sends SIGTERM and waits (up to 15 s) for the exit status.
@@ -380,27 +355,5 @@ impl Drop for TallyProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
-    }
-}
-
-pub fn send_signal(child: &Child, signal: libc::c_int) {
-    let pid = libc::pid_t::try_from(child.id()).expect("pid fits pid_t");
-    // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
-    let rc = unsafe { libc::kill(pid, signal) };
-    assert_eq!(rc, 0, "kill({pid}, {signal})");
-}
-
-/// Waits for `child` to exit; panics (after killing it) when it outlives `limit`.
-pub fn wait_for_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
-    let deadline = Instant::now() + limit;
-    loop {
-        if let Some(status) = child.try_wait().expect("poll the child") {
-            return status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("tally did not exit within {limit:?}");
-        }
-        std::thread::sleep(Duration::from_millis(50));
     }
 }

@@ -2,17 +2,28 @@
 //! [`servers`] start once and are shared by every test (each test still gets its own database,
 //! Redis db number or SQLite file, so tests never see each other's counts).
 //!
-//! - `contract`: the one suite every store passes.
-//! - `http`: the HTTP contract, against a real server on a random port, for each backend.
+//! The suites:
+//! - `contract`: the one suite every store passes, through the `Store` facade.
+//! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
+//!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
 //!
+//! The harness:
+//! - `servers`: the throwaway servers (`servers/postgres.rs`, `servers/redis.rs`), the shared
+//!   instances, and `servers/process.rs`, the process helpers (ports, signals, waiting, log
+//!   tails) that the servers and the `tally` processes both use.
+//! - `client`: `Http`, the one HTTP client, and `Reply`.
+//! - `helpers`: fixtures: an isolated store per test, tally in-process (`TestApp`) and as the
+//!   binary (`TallyProcess`), both talking through `Http`.
+//!
 //! Set `TEST_LOG=1` to see the servers' and the app's logs.
 
 mod availability;
 mod binary;
+mod client;
 mod compose;
 mod contract;
 mod helpers;
