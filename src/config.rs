@@ -729,7 +729,7 @@ mod tests {
     fn tick_settings_are_checked() {
         let ok = TickConfig::from_args(&TickArgs::default()).expect("defaults are valid");
         assert_eq!(ok.interval, Duration::from_secs(2));
-        assert_eq!(ok.counter.as_str(), "tick_count");
+        assert_eq!(ok.counter.to_string(), "default/tick_count");
         let bad = TickConfig::from_args(&TickArgs {
             interval: Some("fast".into()),
             counter: None,

@@ -106,7 +106,7 @@ impl StoreError {
 /// numeric overflow is `Overflow`, everything else is `Failed`.
 pub(crate) fn from_sqlx(
     backend: Backend,
-    name: Option<(&str, i64)>,
+    name: Option<(&super::CounterName, i64)>,
     err: sqlx::Error,
 ) -> StoreError {
     use sqlx::Error as E;
@@ -125,7 +125,7 @@ pub(crate) fn from_sqlx(
                 && let Some((name, by)) = name
             {
                 return StoreError::Overflow {
-                    name: name.to_owned(),
+                    name: name.to_string(),
                     by,
                 };
             }

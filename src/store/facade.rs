@@ -24,7 +24,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use super::{Backend, CounterName, CounterStore, Lifecycle, StoreError};
+use super::{
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Lifecycle, Listed, Name,
+    NewCounter, StoreError,
+};
 
 /// Told the outcome of every bounded store call; implemented by the metrics.
 pub trait StoreObserver: Send + Sync + 'static {
@@ -34,7 +37,8 @@ pub trait StoreObserver: Send + Sync + 'static {
 /// One finished store call, as a [`StoreObserver`] sees it.
 pub struct StoreCall<'a> {
     pub backend: Backend,
-    /// The facade method: `increment`, `get`, `ping`.
+    /// The facade method: `increment`, `get`, `info`, `create`, `set`, `add`, `delete`,
+    /// `list`, `scan`, `restore`, `ping`.
     pub operation: &'static str,
     pub elapsed: Duration,
     /// `None` on success.
@@ -94,6 +98,81 @@ impl Store {
         self.bounded("get", self.counters.get(name)).await
     }
 
+    /// Everything stored about `name`, or `None`.
+    pub async fn info(&self, name: &CounterName) -> Result<Option<CounterRecord>, StoreError> {
+        self.bounded("info", self.counters.info(name)).await
+    }
+
+    /// Creates `name` unless it exists: `true` if created, `false` (nothing changed) if not.
+    pub async fn create(
+        &self,
+        name: &CounterName,
+        counter: &NewCounter,
+    ) -> Result<bool, StoreError> {
+        check_value("a counter's value", counter.value)?;
+        let rules = counter.rules;
+        if rules.lower_bound > 0 || rules.upper_bound < 0 {
+            return Err(StoreError::invalid_input(format!(
+                "update bounds must include 0, got {} to {}",
+                rules.lower_bound, rules.upper_bound
+            )));
+        }
+        self.bounded("create", self.counters.create(name, counter))
+            .await
+    }
+
+    /// Sets an existing counter to `value` (0 or more); the value before, or `None` when there
+    /// is no such counter.
+    pub async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
+        check_value("a counter's value", value)?;
+        self.bounded("set", self.counters.set(name, value)).await
+    }
+
+    /// Adds `amount` (not 0; negative subtracts) to an existing counter, unless the result
+    /// would leave 0 ..= i64::MAX.
+    pub async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
+        if amount == 0 {
+            return Err(StoreError::invalid_input(
+                "an amount of 0 changes nothing; give a positive or negative amount",
+            ));
+        }
+        self.bounded("add", self.counters.add(name, amount)).await
+    }
+
+    /// Deletes `name`; `false` when there was no such counter.
+    pub async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
+        self.bounded("delete", self.counters.delete(name)).await
+    }
+
+    /// Up to `limit` (1 or more) counters of `namespace` after the key `after`, by key.
+    pub async fn list(
+        &self,
+        namespace: &Name,
+        after: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
+        check_limit(limit)?;
+        self.bounded("list", self.counters.list(namespace, after, limit))
+            .await
+    }
+
+    /// Up to `limit` (1 or more) counters of every namespace after `after`, by namespace and
+    /// key, with everything stored about them: a page of an export.
+    pub async fn scan(
+        &self,
+        after: Option<&CounterName>,
+        limit: usize,
+    ) -> Result<Vec<CounterRecord>, StoreError> {
+        check_limit(limit)?;
+        self.bounded("scan", self.counters.scan(after, limit)).await
+    }
+
+    /// Writes `record` as given, creating or replacing the counter: an import.
+    pub async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
+        check_value("a counter's value", record.value)?;
+        self.bounded("restore", self.counters.restore(record)).await
+    }
+
     /// Checks that the store answers and that its schema is in place.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.bounded("ping", self.lifecycle.ping()).await
@@ -134,4 +213,21 @@ impl Store {
         }
         result
     }
+}
+
+fn check_value(what: &str, value: i64) -> Result<(), StoreError> {
+    if value < 0 {
+        return Err(StoreError::invalid_input(format!(
+            "{what} is 0 to {}, got {value}",
+            i64::MAX
+        )));
+    }
+    Ok(())
+}
+
+fn check_limit(limit: usize) -> Result<(), StoreError> {
+    if limit == 0 {
+        return Err(StoreError::invalid_input("a page holds at least 1 counter"));
+    }
+    Ok(())
 }

@@ -1,22 +1,36 @@
-//! The in-memory store: counts live in a `HashMap` and die with the process.
+//! The in-memory store: counters live in a `BTreeMap` and die with the process.
 //!
 //! It is a real backend, not a mock: `COUNTER_STORE=memory` is useful for demos and for a
 //! tally that must not touch the disk, and it passes the same contract suite as the others.
-//! A `std::sync::Mutex` (not a tokio one) guards the map because the critical section is a
-//! single hash-map update that never awaits.
+//! A `std::sync::Mutex` (not a tokio one) guards the map because every critical section is a
+//! short map operation that never awaits; holding the lock for the whole operation is what
+//! makes each one atomic. The map is ordered by namespace and key, which gives listings and
+//! export pages their order for free.
 
 use std::{
-    collections::HashMap,
-    sync::{Mutex, PoisonError},
+    collections::BTreeMap,
+    ops::Bound,
+    sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use async_trait::async_trait;
 
-use super::{Backend, CounterName, CounterStore, Lifecycle, StoreError};
+use super::{
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Lifecycle, Listed, Name,
+    NewCounter, StoreError, UpdateRules, now_millis,
+};
 
 #[derive(Default)]
 pub struct MemoryStore {
-    counts: Mutex<HashMap<CounterName, i64>>,
+    counters: Mutex<BTreeMap<CounterName, CounterRecord>>,
+}
+
+impl MemoryStore {
+    /// A panic while holding the lock cannot leave a half-updated counter (each change is one
+    /// assignment after every check), so a poisoned lock is safe to keep using.
+    fn counters(&self) -> MutexGuard<'_, BTreeMap<CounterName, CounterRecord>> {
+        self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 #[async_trait]
@@ -33,20 +47,130 @@ impl Lifecycle for MemoryStore {
 #[async_trait]
 impl CounterStore for MemoryStore {
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        // A panic while holding the lock cannot leave a half-updated count (the update is one
-        // assignment), so a poisoned lock is safe to keep using.
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        let count = counts.entry(name.clone()).or_insert(0);
-        let next = count.checked_add(by).ok_or_else(|| StoreError::Overflow {
-            name: name.to_string(),
-            by,
-        })?;
-        *count = next;
+        let now = now_millis();
+        let mut counters = self.counters();
+        let counter = counters
+            .entry(name.clone())
+            .or_insert_with(|| CounterRecord {
+                name: name.clone(),
+                value: 0,
+                created_at: now,
+                updated_at: now,
+                owner: None,
+                rules: UpdateRules::HIT_CREATED,
+            });
+        let Some(next) = counter.value.checked_add(by) else {
+            // A counter this call created at 0 cannot overflow (by <= i64::MAX), so nothing
+            // was created for a refused increment.
+            return Err(StoreError::Overflow {
+                name: name.to_string(),
+                by,
+            });
+        };
+        counter.value = next;
+        counter.updated_at = now;
         Ok(next)
     }
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
-        let counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
-        Ok(counts.get(name).copied().unwrap_or(0))
+        Ok(self.counters().get(name).map_or(0, |counter| counter.value))
+    }
+
+    async fn info(&self, name: &CounterName) -> Result<Option<CounterRecord>, StoreError> {
+        Ok(self.counters().get(name).cloned())
+    }
+
+    async fn create(&self, name: &CounterName, counter: &NewCounter) -> Result<bool, StoreError> {
+        let now = now_millis();
+        let mut counters = self.counters();
+        if counters.contains_key(name) {
+            return Ok(false);
+        }
+        counters.insert(
+            name.clone(),
+            CounterRecord {
+                name: name.clone(),
+                value: counter.value,
+                created_at: now,
+                updated_at: now,
+                owner: counter.owner,
+                rules: counter.rules,
+            },
+        );
+        Ok(true)
+    }
+
+    async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
+        let now = now_millis();
+        Ok(self.counters().get_mut(name).map(|counter| {
+            let old = counter.value;
+            counter.value = value;
+            counter.updated_at = now;
+            old
+        }))
+    }
+
+    async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
+        let now = now_millis();
+        let mut counters = self.counters();
+        let Some(counter) = counters.get_mut(name) else {
+            return Ok(AddOutcome::Missing);
+        };
+        match counter.value.checked_add(amount).filter(|next| *next >= 0) {
+            Some(next) => {
+                counter.value = next;
+                counter.updated_at = now;
+                Ok(AddOutcome::Added(next))
+            }
+            None => Ok(AddOutcome::OutOfRange {
+                current: counter.value,
+            }),
+        }
+    }
+
+    async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
+        Ok(self.counters().remove(name).is_some())
+    }
+
+    async fn list(
+        &self,
+        namespace: &Name,
+        after: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let counters = self.counters();
+        let from = match after {
+            Some(after) => Bound::Excluded(CounterName::new(namespace.clone(), after.clone())),
+            None => Bound::Excluded(CounterName::before_all_of(namespace)),
+        };
+        Ok(counters
+            .range((from, Bound::Unbounded))
+            .map(|(_, counter)| counter)
+            .take_while(|counter| counter.name.namespace() == namespace)
+            .take(limit)
+            .map(|counter| Listed {
+                key: counter.name.key().clone(),
+                value: counter.value,
+            })
+            .collect())
+    }
+
+    async fn scan(
+        &self,
+        after: Option<&CounterName>,
+        limit: usize,
+    ) -> Result<Vec<CounterRecord>, StoreError> {
+        let counters = self.counters();
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        Ok(counters
+            .range((from, Bound::Unbounded))
+            .take(limit)
+            .map(|(_, counter)| counter.clone())
+            .collect())
+    }
+
+    async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
+        self.counters().insert(record.name.clone(), record.clone());
+        Ok(())
     }
 }

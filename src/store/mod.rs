@@ -26,6 +26,7 @@
 //! that callers can choose a status code (or a log line) without matching on strings.
 
 pub mod capability;
+mod counter;
 mod error;
 mod facade;
 mod memory;
@@ -39,9 +40,15 @@ mod sqlite;
 use std::{sync::Arc, time::Duration};
 
 pub use capability::{CounterStore, Lifecycle};
+pub use counter::{
+    AddOutcome, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules, now_millis,
+};
 pub use error::{StoreError, StoreErrorKind};
 pub use facade::{Store, StoreCall, StoreObserver};
-pub use name::{CounterName, DEFAULT_COUNTER};
+pub use name::{
+    CounterName, DEFAULT_COUNTER, DEFAULT_NAMESPACE, MAX_NAME_LEN, MIN_NAME_LEN, NAME_PATTERN,
+    Name, is_name_char,
+};
 pub use spec::{Backend, StoreSpec};
 
 use memory::MemoryStore;

@@ -11,12 +11,40 @@
 
 use std::{collections::BTreeSet, time::Duration};
 
-use tally::store::{Backend, CounterName, Store, StoreErrorKind};
+use tally::store::{
+    AddOutcome, Backend, CounterName, CounterRecord, Listed, Name, NewCounter, Store,
+    StoreErrorKind, TokenHash, UpdateRules, now_millis,
+};
 
 use crate::helpers::StoreFixture;
 
 fn name(prefix: &str) -> CounterName {
     CounterName::parse(&format!("{prefix}_{}", crate::helpers::unique_id())).expect("valid name")
+}
+
+/// A namespace no other check uses.
+fn namespace(prefix: &str) -> Name {
+    Name::parse(
+        "namespace",
+        &format!("{prefix}-{}", crate::helpers::unique_id()),
+    )
+    .expect("valid namespace")
+}
+
+fn key(key: &str) -> Name {
+    Name::parse("key", key).expect("valid key")
+}
+
+fn owner(byte: u8) -> TokenHash {
+    TokenHash([byte; 32])
+}
+
+fn created(value: i64) -> NewCounter {
+    NewCounter {
+        value,
+        owner: Some(owner(7)),
+        rules: UpdateRules::CREATED,
+    }
 }
 
 /// A counter nobody touched reads 0; each increment returns the new value.
@@ -100,12 +128,357 @@ pub async fn parallel_increments_give_each_value_exactly_once(store: Store) {
 /// The default counter of `/count` is `visitor_count`.
 pub async fn default_counter_is_visitor_count(store: Store) {
     let default = CounterName::default_counter();
-    assert_eq!(default.as_str(), "visitor_count");
+    assert_eq!(default.to_string(), "default/visitor_count");
+    assert_eq!(default.storage_key(), "visitor_count");
     let before = store.get(&default).await.expect("get");
     assert_eq!(
         store.increment(&default, 1).await.expect("increment"),
         before + 1
     );
+}
+
+/// The same key in two namespaces is two counters.
+pub async fn namespaces_are_independent(store: Store) {
+    let (a, b) = (namespace("ns-a"), namespace("ns-b"));
+    let (in_a, in_b) = (
+        CounterName::new(a, key("page")),
+        CounterName::new(b, key("page")),
+    );
+    store.increment(&in_a, 3).await.expect("hit a");
+    store.increment(&in_b, 1).await.expect("hit b");
+    assert_eq!(store.get(&in_a).await.expect("get a"), 3);
+    assert_eq!(store.get(&in_b).await.expect("get b"), 1);
+}
+
+/// A counter made by its first hit has no owner, CountAPI's hit rules and its times.
+pub async fn a_hit_creates_an_unowned_counter(store: Store) {
+    let counter = name("hit_created");
+    assert_eq!(store.info(&counter).await.expect("info"), None);
+    let before = now_millis();
+    store.increment(&counter, 1).await.expect("hit");
+    let after = now_millis();
+    let info = store.info(&counter).await.expect("info").expect("exists");
+    assert_eq!(info.name, counter);
+    assert_eq!(info.value, 1);
+    assert_eq!(info.owner, None);
+    assert_eq!(info.rules, UpdateRules::HIT_CREATED);
+    assert!(
+        (before..=after).contains(&info.created_at),
+        "{info:?} not within {before}..={after}"
+    );
+    assert_eq!(info.created_at, info.updated_at);
+}
+
+/// `create` makes a counter once, with its value, owner and rules; a second `create` changes
+/// nothing.
+pub async fn create_makes_a_counter_once(store: Store) {
+    let counter = name("created");
+    assert!(store.create(&counter, &created(5)).await.expect("create"));
+    let info = store.info(&counter).await.expect("info").expect("exists");
+    assert_eq!(
+        (info.value, info.owner, info.rules),
+        (5, Some(owner(7)), UpdateRules::CREATED)
+    );
+    let other = NewCounter {
+        value: 9,
+        owner: Some(owner(8)),
+        rules: UpdateRules::HIT_CREATED,
+    };
+    assert!(!store.create(&counter, &other).await.expect("create again"));
+    assert_eq!(
+        store.info(&counter).await.expect("info"),
+        Some(info),
+        "unchanged"
+    );
+    let unowned = name("created_unowned");
+    let rules = UpdateRules {
+        enable_reset: true,
+        lower_bound: -5,
+        upper_bound: 10,
+    };
+    let counter = NewCounter {
+        value: i64::MAX,
+        owner: None,
+        rules,
+    };
+    assert!(store.create(&unowned, &counter).await.expect("create"));
+    let info = store.info(&unowned).await.expect("info").expect("exists");
+    assert_eq!(
+        (info.value, info.owner, info.rules),
+        (i64::MAX, None, rules)
+    );
+}
+
+/// Negative values and bounds that exclude 0 are invalid input, and create nothing.
+pub async fn create_rejects_invalid_input(store: Store) {
+    let counter = name("bad_create");
+    let err = store
+        .create(&counter, &created(-1))
+        .await
+        .expect_err("negative");
+    assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{err}");
+    let mut bad = created(0);
+    bad.rules.lower_bound = 1;
+    let err = store.create(&counter, &bad).await.expect_err("bounds");
+    assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{err}");
+    assert_eq!(store.info(&counter).await.expect("info"), None);
+}
+
+/// `set` returns the value it replaced; on a missing counter it creates nothing.
+pub async fn set_replaces_the_value_of_an_existing_counter(store: Store) {
+    let counter = name("set");
+    assert_eq!(store.set(&counter, 5).await.expect("set missing"), None);
+    assert_eq!(store.info(&counter).await.expect("info"), None);
+    store.increment(&counter, 3).await.expect("hit");
+    let created_at = store
+        .info(&counter)
+        .await
+        .expect("info")
+        .expect("exists")
+        .created_at;
+    assert_eq!(store.set(&counter, 42).await.expect("set"), Some(3));
+    assert_eq!(store.set(&counter, 0).await.expect("set 0"), Some(42));
+    assert_eq!(
+        store.set(&counter, i64::MAX).await.expect("set max"),
+        Some(0)
+    );
+    let info = store.info(&counter).await.expect("info").expect("exists");
+    assert_eq!(info.value, i64::MAX);
+    assert_eq!(info.created_at, created_at, "created_at stays");
+    let err = store.set(&counter, -1).await.expect_err("negative");
+    assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{err}");
+    assert_eq!(store.get(&counter).await.expect("get"), i64::MAX);
+}
+
+/// `add` moves an existing counter either way within 0 ..= i64::MAX, and refuses (changing
+/// nothing) what would leave it.
+pub async fn add_stays_within_zero_and_the_largest_count(store: Store) {
+    let counter = name("add");
+    assert_eq!(
+        store.add(&counter, 1).await.expect("add missing"),
+        AddOutcome::Missing
+    );
+    assert_eq!(store.info(&counter).await.expect("info"), None);
+    assert!(store.create(&counter, &created(10)).await.expect("create"));
+    assert_eq!(
+        store.add(&counter, 5).await.expect("+5"),
+        AddOutcome::Added(15)
+    );
+    assert_eq!(
+        store.add(&counter, -15).await.expect("-15"),
+        AddOutcome::Added(0)
+    );
+    assert_eq!(
+        store.add(&counter, -1).await.expect("-1"),
+        AddOutcome::OutOfRange { current: 0 }
+    );
+    assert_eq!(
+        store.add(&counter, i64::MIN).await.expect("min"),
+        AddOutcome::OutOfRange { current: 0 }
+    );
+    assert_eq!(
+        store.add(&counter, i64::MAX).await.expect("max"),
+        AddOutcome::Added(i64::MAX)
+    );
+    assert_eq!(
+        store.add(&counter, 1).await.expect("past max"),
+        AddOutcome::OutOfRange { current: i64::MAX }
+    );
+    let err = store.add(&counter, 0).await.expect_err("zero");
+    assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{err}");
+    assert_eq!(store.get(&counter).await.expect("get"), i64::MAX);
+}
+
+/// Every change moves `updated_at` forward and leaves `created_at`.
+pub async fn changes_move_updated_at(store: Store) {
+    let counter = name("times");
+    assert!(store.create(&counter, &created(1)).await.expect("create"));
+    let first = store.info(&counter).await.expect("info").expect("exists");
+    let mut last = first.updated_at;
+    for step in 0..3 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        match step {
+            0 => drop(store.increment(&counter, 1).await.expect("hit")),
+            1 => drop(store.set(&counter, 7).await.expect("set")),
+            _ => drop(store.add(&counter, 2).await.expect("add")),
+        }
+        let info = store.info(&counter).await.expect("info").expect("exists");
+        assert!(info.updated_at > last, "step {step}: {info:?} after {last}");
+        assert_eq!(info.created_at, first.created_at, "step {step}");
+        last = info.updated_at;
+    }
+}
+
+/// `delete` removes a counter and what is stored about it; a later hit starts it again.
+pub async fn delete_removes_everything(store: Store) {
+    let counter = name("deleted");
+    assert!(!store.delete(&counter).await.expect("delete missing"));
+    assert!(store.create(&counter, &created(41)).await.expect("create"));
+    assert!(store.delete(&counter).await.expect("delete"));
+    assert_eq!(store.info(&counter).await.expect("info"), None);
+    assert_eq!(store.get(&counter).await.expect("get"), 0);
+    assert!(!store.delete(&counter).await.expect("delete again"));
+    assert_eq!(store.increment(&counter, 1).await.expect("hit"), 1);
+    let info = store.info(&counter).await.expect("info").expect("exists");
+    assert_eq!((info.owner, info.rules), (None, UpdateRules::HIT_CREATED));
+}
+
+/// A namespace is listed in byte order of its keys, page by page after any cursor, and only
+/// its own counters.
+pub async fn list_pages_through_one_namespace_in_key_order(store: Store) {
+    let ns = namespace("listed");
+    let other = namespace("other");
+    let keys = ["b-2", "B-1", "a.1", "_x_", "zzz", "A_0", "a-1"];
+    for (value, k) in keys.iter().enumerate() {
+        let value = i64::try_from(value).expect("small") + 1;
+        store
+            .increment(&CounterName::new(ns.clone(), key(k)), value)
+            .await
+            .expect("hit");
+    }
+    store
+        .increment(&CounterName::new(other.clone(), key("aaa")), 1)
+        .await
+        .expect("hit other");
+    let mut sorted: Vec<&str> = keys.to_vec();
+    sorted.sort_unstable();
+    let mut listed = Vec::new();
+    let mut cursor: Option<Name> = None;
+    loop {
+        let page = store.list(&ns, cursor.as_ref(), 2).await.expect("list");
+        assert!(page.len() <= 2);
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.key.clone());
+        listed.extend(page);
+    }
+    let listed_keys: Vec<&str> = listed.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(listed_keys, sorted);
+    let b1 = listed
+        .iter()
+        .find(|l| l.key.as_str() == "B-1")
+        .expect("B-1");
+    assert_eq!(b1.value, 2);
+    // Any valid name is a cursor, listed or not.
+    let after = store.list(&ns, Some(&key("a-2")), 10).await.expect("list");
+    let after: Vec<&str> = after.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(after, ["a.1", "b-2", "zzz"]);
+    assert_eq!(
+        store
+            .list(&namespace("empty"), None, 10)
+            .await
+            .expect("list empty"),
+        Vec::<Listed>::new()
+    );
+    let err = store.list(&ns, None, 0).await.expect_err("limit 0");
+    assert_eq!(err.kind(), StoreErrorKind::InvalidInput, "{err}");
+}
+
+/// `scan` walks every counter, ordered by namespace and key, with all that is stored about it.
+pub async fn scan_walks_every_namespace_in_order(store: Store) {
+    let (first, second) = (namespace("scan-a"), namespace("scan-b"));
+    let mut expected = Vec::new();
+    for ns in [&second, &first] {
+        for k in ["key-b", "key-a", "key-c"] {
+            let counter = CounterName::new(ns.clone(), key(k));
+            assert!(store.create(&counter, &created(3)).await.expect("create"));
+            expected.push(store.info(&counter).await.expect("info").expect("exists"));
+        }
+    }
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    let mut seen: Vec<CounterRecord> = Vec::new();
+    let mut cursor: Option<CounterName> = None;
+    loop {
+        let page = store.scan(cursor.as_ref(), 4).await.expect("scan");
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.name.clone());
+        seen.extend(page);
+    }
+    let names: Vec<_> = seen.iter().map(|r| r.name.clone()).collect();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(names, sorted, "in order");
+    let ours: Vec<CounterRecord> = seen
+        .into_iter()
+        .filter(|r| r.name.namespace() == &first || r.name.namespace() == &second)
+        .collect();
+    assert_eq!(ours, expected);
+}
+
+/// `restore` writes a record as given, over an existing counter or a new one; twice is once.
+pub async fn restore_writes_records_as_given(store: Store) {
+    let counter = name("restored");
+    let record = CounterRecord {
+        name: counter.clone(),
+        value: 1234,
+        created_at: 1_600_000_000_000,
+        updated_at: 1_700_000_000_123,
+        owner: Some(owner(3)),
+        rules: UpdateRules {
+            enable_reset: true,
+            lower_bound: -2,
+            upper_bound: 2,
+        },
+    };
+    store.restore(&record).await.expect("restore");
+    store.restore(&record).await.expect("restore again");
+    assert_eq!(
+        store.info(&counter).await.expect("info"),
+        Some(record.clone())
+    );
+    let replaced = CounterRecord {
+        value: 7,
+        owner: None,
+        rules: UpdateRules::HIT_CREATED,
+        ..record
+    };
+    store.increment(&counter, 1).await.expect("hit");
+    store.restore(&replaced).await.expect("restore over");
+    assert_eq!(store.info(&counter).await.expect("info"), Some(replaced));
+}
+
+/// 1000 hits on a counter of a named namespace return exactly 1..=1000.
+pub async fn parallel_hits_on_a_named_counter_give_each_value_once(store: Store) {
+    let counter = CounterName::new(namespace("busy"), key("page"));
+    let tasks: Vec<_> = (0..1000)
+        .map(|_| {
+            let (store, counter) = (store.clone(), counter.clone());
+            tokio::spawn(async move { store.increment(&counter, 1).await })
+        })
+        .collect();
+    let mut seen = BTreeSet::new();
+    for task in tasks {
+        assert!(seen.insert(task.await.expect("task").expect("hit")));
+    }
+    assert_eq!(seen, (1..=1000).collect::<BTreeSet<_>>());
+}
+
+/// `add` racing `hit` loses no update: 500 hits and 250 adds of 2 make exactly 1000.
+pub async fn add_racing_hit_loses_no_update(store: Store) {
+    let counter = name("race");
+    assert!(store.create(&counter, &created(0)).await.expect("create"));
+    let tasks: Vec<_> = (0..750)
+        .map(|i| {
+            let (store, counter) = (store.clone(), counter.clone());
+            tokio::spawn(async move {
+                if i % 3 == 0 {
+                    match store.add(&counter, 2).await {
+                        Ok(AddOutcome::Added(_)) => Ok(()),
+                        other => Err(format!("add: {other:?}")),
+                    }
+                } else {
+                    store
+                        .increment(&counter, 1)
+                        .await
+                        .map(drop)
+                        .map_err(|e| e.to_string())
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.expect("task").expect("change");
+    }
+    assert_eq!(store.get(&counter).await.expect("get"), 1000);
 }
 
 /// Generous for the 1000-way test on a 2-core machine: it checks counting, not speed.
@@ -129,6 +502,19 @@ macro_rules! contract_suite {
                 overflow_is_refused_and_changes_nothing,
                 parallel_increments_give_each_value_exactly_once,
                 default_counter_is_visitor_count,
+                namespaces_are_independent,
+                a_hit_creates_an_unowned_counter,
+                create_makes_a_counter_once,
+                create_rejects_invalid_input,
+                set_replaces_the_value_of_an_existing_counter,
+                add_stays_within_zero_and_the_largest_count,
+                changes_move_updated_at,
+                delete_removes_everything,
+                list_pages_through_one_namespace_in_key_order,
+                scan_walks_every_namespace_in_order,
+                restore_writes_records_as_given,
+                parallel_hits_on_a_named_counter_give_each_value_once,
+                add_racing_hit_loses_no_update,
             );
         }
     )*};
