@@ -63,6 +63,16 @@ impl Settings {
     /// levels comes first: a `DATABASE_URL` in the process environment wins over a
     /// `DATABASE_URI` that only `.env` set.
     pub fn normalize(&mut self, process_env: &HashSet<String>) {
+        self.normalize_with(process_env, |name| std::env::var(name).ok());
+    }
+
+    /// [`Settings::normalize`] reading variables through `env`, so that tests can give an
+    /// environment without setting variables in their own process.
+    fn normalize_with(
+        &mut self,
+        process_env: &HashSet<String>,
+        env: impl Fn(&str) -> Option<String>,
+    ) {
         for value in [
             &mut self.host,
             &mut self.port,
@@ -81,13 +91,11 @@ impl Settings {
                 *value = None;
             }
         }
-        let alias = std::env::var("DATABASE_URL")
-            .ok()
-            .filter(|url| !url.trim().is_empty());
+        let alias = env("DATABASE_URL").filter(|url| !url.trim().is_empty());
         // A value equal to the environment's came from the environment; otherwise from a flag.
         let uri_only_from_dotenv = self.database_uri.is_some()
             && !process_env.contains("DATABASE_URI")
-            && std::env::var("DATABASE_URI").ok() == self.database_uri;
+            && env("DATABASE_URI") == self.database_uri;
         let use_alias = self.database_uri.is_none()
             || (uri_only_from_dotenv && process_env.contains("DATABASE_URL"));
         if use_alias && let Some(url) = alias {
@@ -104,6 +112,43 @@ impl Settings {
             "DATABASE_URI"
         }
     }
+}
+
+/// The [`Settings`] that `tally` would read from exactly these variables in its process
+/// environment (and no `.env`), whatever the test process's own environment holds, and
+/// without setting variables in it.
+///
+/// Each variable becomes the flag that clap declares for it (so this follows `cli.rs`), with
+/// clap's own environment lookup turned off; then [`Settings::normalize`]'s logic runs with
+/// `env` as the environment, which resolves `DATABASE_URL`, an alias with no flag of its own.
+#[cfg(test)]
+pub(super) fn settings_from_env(env: &[(&str, &str)]) -> Settings {
+    use clap::{CommandFactory, FromArgMatches};
+
+    let declared = crate::cli::Cli::command();
+    let mut argv = vec!["tally".to_owned()];
+    for (name, value) in env.iter().filter(|(name, _)| *name != "DATABASE_URL") {
+        let long = declared
+            .get_arguments()
+            .find(|arg| arg.get_env().is_some_and(|declared| declared == *name))
+            .and_then(|arg| arg.get_long())
+            .unwrap_or_else(|| panic!("{name} is not the variable of a global setting"));
+        argv.push(format!("--{long}={value}"));
+    }
+    let matches = crate::cli::Cli::command()
+        .mut_args(|arg| arg.env(None::<&str>))
+        .try_get_matches_from(&argv)
+        .unwrap_or_else(|err| panic!("{argv:?} should parse: {err}"));
+    let mut settings = crate::cli::Cli::from_arg_matches(&matches)
+        .unwrap_or_else(|err| panic!("{argv:?} should parse: {err}"))
+        .settings;
+    let process_env = env.iter().map(|(name, _)| (*name).to_owned()).collect();
+    settings.normalize_with(&process_env, |wanted| {
+        env.iter()
+            .rfind(|(name, _)| *name == wanted)
+            .map(|(_, value)| (*value).to_owned())
+    });
+    settings
 }
 
 #[cfg(test)]

@@ -148,57 +148,34 @@ mod tests {
         assert!(config.hello_postgres.is_none());
     }
 
+    /// Every invalid setting gives one line naming its variable and what it accepts, with no
+    /// password in it.
+    ///
+    /// The cases are shared with the binary's test
+    /// (`invalid_settings_exit_2_with_one_line_naming_the_variable` in tests/api/binary.rs),
+    /// which runs `tally` with each: one table, so the two cannot drift apart. It is a data
+    /// file under tests/ pulled in with `include!` rather than a `#[doc(hidden)] pub` const of
+    /// the library, so test data never ships in the library; the file is compiled only into
+    /// tests. Each case is given as environment variables, as a user would set them, and
+    /// [`environment::settings_from_env`] turns them into [`Settings`] the way `tally` reads
+    /// its environment (aliases included), without touching this process's environment.
     #[test]
     fn invalid_values_name_their_variable_and_what_is_accepted() {
-        type Case = (&'static str, fn(&mut Settings), &'static str);
-        let cases: [Case; 10] = [
-            (
-                "COUNTER_STORE",
-                |s| s.counter_store = Some("mongo".into()),
-                "postgres, redis, sqlite or memory",
-            ),
-            ("PORT", |s| s.port = Some("http".into()), "0 to 65535"),
-            ("PORT", |s| s.port = Some("70000".into()), "0 to 65535"),
-            (
-                "REDIS_PORT",
-                |s| s.redis_port = Some("0".into()),
-                "1 to 65535",
-            ),
-            ("HOST", |s| s.host = Some("not a host".into()), "IP address"),
-            (
-                "STORE_TIMEOUT",
-                |s| s.store_timeout = Some("soon".into()),
-                "2s",
-            ),
-            (
-                "STORE_TIMEOUT",
-                |s| s.store_timeout = Some("0s".into()),
-                "above zero",
-            ),
-            (
-                "DATABASE_URI",
-                |s| s.database_uri = Some("mysql://u@h/db".into()),
-                "postgres://",
-            ),
-            (
-                "REDIS_URL",
-                |s| s.redis_url = Some("http://cache".into()),
-                "redis://",
-            ),
-            (
-                "LOG_FORMAT",
-                |s| s.log_format = Some("xml".into()),
-                "pretty or json",
-            ),
-        ];
-        for (variable, set, accepted) in cases {
-            let mut s = settings();
-            set(&mut s);
-            let err = rejected(&s);
-            assert_eq!(err.variable, variable, "{err}");
+        type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+        let cases: &[Case] = include!(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/invalid_settings.rs"
+        ));
+        for (env, variable, accepted) in cases {
+            let err = rejected(&environment::settings_from_env(env));
+            assert_eq!(err.variable, *variable, "{env:?}: {err}");
             let line = err.to_string();
-            assert!(line.contains(variable) && line.contains(accepted), "{line}");
+            assert!(
+                line.contains(variable) && line.contains(accepted),
+                "{env:?}: {line}"
+            );
             assert!(!line.contains('\n'), "one line: {line}");
+            assert!(!line.contains("hunter2"), "a password leaked: {line}");
         }
     }
 }
