@@ -531,6 +531,14 @@ fn config_prints_the_effective_settings_and_tolerates_a_leading_tally() {
         );
         assert!(!stdout.contains("s3cret"), "{stdout}");
     }
+    let envs = [("HEALTHCHECK_URL", "http://probe:s3cret@web:5000/healthz")];
+    let (code, stdout, stderr) = run(dir.path(), &["config"], &envs);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("healthcheck_url: http://probe:***@web:5000/healthz"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
     let (code, _, stderr) = run(dir.path(), &["config"], &[("PORT", "-1")]);
     assert_eq!(code, Some(2), "{stderr}");
 }
