@@ -2,7 +2,10 @@
 //! can be checked without starting it. Passwords are never printed. The configuration was
 //! already validated; an invalid one never gets here (exit code 2).
 
-use crate::{config::Config, store::StoreSpec};
+use crate::{
+    config::{Config, redact},
+    store::StoreSpec,
+};
 
 /// Prints the effective settings to stdout.
 pub fn run(config: &Config) {
@@ -30,7 +33,7 @@ pub fn run(config: &Config) {
         humantime::format_duration(config.store_timeout)
     );
     println!("log: {} ({:?})", config.log.filter, config.log.format);
-    println!("healthcheck_url: {}", config.healthcheck_url);
+    println!("healthcheck_url: {}", redact(&config.healthcheck_url));
 }
 
 /// `user@host:port/db`: the connect options hold the password, so they are never shown whole.

@@ -51,60 +51,11 @@ fn run(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> (Option<i32>, String
 fn invalid_settings_exit_2_with_one_line_naming_the_variable() {
     let dir = temp_dir();
     type Case<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
-    let cases: &[Case] = &[
-        (
-            &[("COUNTER_STORE", "mongodb")],
-            "COUNTER_STORE",
-            "postgres, redis, sqlite or memory",
-        ),
-        (&[("PORT", "five thousand")], "PORT", "0 to 65535"),
-        (
-            &[("REDIS_HOST", "cache"), ("REDIS_PORT", "63a79")],
-            "REDIS_PORT",
-            "1 to 65535",
-        ),
-        (
-            &[("DATABASE_URI", "mysql://root:hunter2@db/app")],
-            "DATABASE_URI",
-            "postgres://",
-        ),
-        (
-            &[("DATABASE_URL", "oracle://db")],
-            "DATABASE_URL",
-            "postgres://",
-        ),
-        (
-            &[(
-                "DATABASE_URI",
-                "postgres://db/app?password=hunter2&sslmode=bogus",
-            )],
-            "DATABASE_URI",
-            "postgres://",
-        ),
-        (
-            &[("DATABASE_URI", "sqlite::memory:")],
-            "DATABASE_URI",
-            "COUNTER_STORE=memory",
-        ),
-        (
-            &[("REDIS_URL", "http://cache:6379")],
-            "REDIS_URL",
-            "redis://",
-        ),
-        (&[("STORE_TIMEOUT", "forever")], "STORE_TIMEOUT", "2s"),
-        (&[("HOST", "my host")], "HOST", "IP address"),
-        (&[("LOG_FORMAT", "yaml")], "LOG_FORMAT", "pretty or json"),
-        (
-            &[("COUNTER_STORE", "postgres")],
-            "DATABASE_URI",
-            "COUNTER_STORE=postgres needs",
-        ),
-        (
-            &[("COUNTER_STORE", "redis")],
-            "REDIS_HOST",
-            "COUNTER_STORE=redis needs",
-        ),
-    ];
+    // One table with the unit test of `Config::from_settings`; see the file for why.
+    let cases: &[Case] = include!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/invalid_settings.rs"
+    ));
     for (envs, variable, accepted) in cases {
         let (code, stdout, stderr) = run(dir.path(), &[], envs);
         assert_eq!(code, Some(2), "{envs:?}: stderr {stderr}");
@@ -580,6 +531,14 @@ fn config_prints_the_effective_settings_and_tolerates_a_leading_tally() {
         );
         assert!(!stdout.contains("s3cret"), "{stdout}");
     }
+    let envs = [("HEALTHCHECK_URL", "http://probe:s3cret@web:5000/healthz")];
+    let (code, stdout, stderr) = run(dir.path(), &["config"], &envs);
+    assert_eq!(code, Some(0), "{stderr}");
+    assert!(
+        stdout.contains("healthcheck_url: http://probe:***@web:5000/healthz"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("s3cret"), "{stdout}");
     let (code, _, stderr) = run(dir.path(), &["config"], &[("PORT", "-1")]);
     assert_eq!(code, Some(2), "{stderr}");
 }
