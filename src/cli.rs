@@ -110,6 +110,11 @@ pub struct Settings {
     #[arg(long, env = "HEALTHCHECK_URL", global = true)]
     pub healthcheck_url: Option<String>,
 
+    /// The instance admin's token for the counting API (at least 16 characters); unset: no
+    /// admin, and the admin routes answer 403
+    #[arg(long, env = "ADMIN_TOKEN", global = true, hide_env_values = true)]
+    pub admin_token: Option<String>,
+
     /// Set when `database_uri` came from the `DATABASE_URL` alias, so errors name that variable.
     #[arg(skip)]
     pub database_uri_from_alias: bool,

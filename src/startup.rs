@@ -69,6 +69,7 @@ impl App {
                 store,
                 greeter,
                 metrics,
+                admin: config.admin_token,
             },
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.

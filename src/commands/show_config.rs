@@ -18,6 +18,14 @@ pub fn run(config: &Config) {
     println!("store: {store}");
     println!("store_reason: {}", config.store_reason);
     println!(
+        "admin_token: {}",
+        if config.admin_token.is_some() {
+            "set (hidden)"
+        } else {
+            "not set: the admin routes answer 403"
+        }
+    );
+    println!(
         "listen: {}",
         std::net::SocketAddr::new(config.host, config.port)
     );

@@ -86,6 +86,7 @@ impl Settings {
             &mut self.log,
             &mut self.log_format,
             &mut self.healthcheck_url,
+            &mut self.admin_token,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;

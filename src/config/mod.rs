@@ -6,13 +6,14 @@
 //! start (exit code 2), not surface as a 500 on the first visit. Values that may hold a
 //! password (`DATABASE_URI`, `REDIS_URL`) are redacted in every message.
 //!
-//! One file per concern: `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
+//! One file per concern: `admin` (`ADMIN_TOKEN`), `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
 //! own settings), `redaction` ([`redact`]) and `parse` (the port and duration parsers several
 //! of them share). This file assembles [`Config`] and re-exports the public names, so other
 //! code uses `crate::config::…` and never a submodule.
 
+mod admin;
 mod environment;
 mod error;
 mod logging;
@@ -28,6 +29,7 @@ use std::{net::IpAddr, time::Duration};
 use sqlx::postgres::PgConnectOptions;
 
 pub use self::{
+    admin::MIN_ADMIN_TOKEN_LEN,
     environment::load_dotenv,
     error::ConfigError,
     logging::{LogConfig, LogFormat},
@@ -38,12 +40,16 @@ pub use self::{
     tick::{DEFAULT_TICK_COUNTER, DEFAULT_TICK_INTERVAL, TickConfig},
 };
 use self::{
+    admin::parse_admin_token,
     logging::parse_log,
     parse::{parse_duration, parse_port},
     server::{own_healthz, parse_healthcheck_url, parse_host},
     store_selection::{StoreChoice, choose_store},
 };
-use crate::{cli::Settings, store::StoreSpec};
+use crate::{
+    cli::Settings,
+    store::{StoreSpec, TokenHash},
+};
 
 /// Everything `tally serve` (and the other commands) need, validated.
 #[derive(Debug, Clone)]
@@ -61,6 +67,8 @@ pub struct Config {
     /// What `tally healthcheck` asks: `HEALTHCHECK_URL`, else this server's own `/healthz`
     /// (on loopback when it binds every address).
     pub healthcheck_url: String,
+    /// The hash of `ADMIN_TOKEN`; `None`: no instance admin.
+    pub admin_token: Option<TokenHash>,
 }
 
 impl Config {
@@ -79,6 +87,7 @@ impl Config {
                 format: LogFormat::Pretty,
             },
             healthcheck_url: own_healthz(IpAddr::from([127, 0, 0, 1]), DEFAULT_PORT),
+            admin_token: None,
         }
     }
 
@@ -103,6 +112,7 @@ impl Config {
             None => own_healthz(host, port),
             Some(url) => parse_healthcheck_url(url)?,
         };
+        let admin_token = parse_admin_token(settings.admin_token.as_deref())?;
         Ok(Config {
             host,
             port,
@@ -112,6 +122,7 @@ impl Config {
             store_timeout,
             log,
             healthcheck_url,
+            admin_token,
         })
     }
 }

@@ -13,6 +13,21 @@ use super::{CounterName, Name};
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub struct TokenHash(pub [u8; 32]);
 
+impl TokenHash {
+    /// The hash of `token` as the client presents it.
+    pub fn of(token: &str) -> TokenHash {
+        use sha2::{Digest, Sha256};
+        TokenHash(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// Compares in constant time, so the time an answer takes says nothing about how much of
+    /// a guessed token was right.
+    pub fn matches(&self, other: &TokenHash) -> bool {
+        use subtle::ConstantTimeEq;
+        self.0.ct_eq(&other.0).into()
+    }
+}
+
 impl fmt::Debug for TokenHash {
     // Not a secret, but no use in logs either.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -12,7 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::store::{Backend, StoreError, StoreErrorKind};
+use crate::store::{Backend, CounterName, StoreError, StoreErrorKind};
 
 /// Seconds a client should wait before retrying after a 503. Short: most outages tally sees are
 /// restarts of PostgreSQL or Redis.
@@ -46,6 +46,30 @@ pub enum AppError {
     #[error("{0}")]
     Conflict(String),
 
+    /// 401: the route needs a token and none was sent.
+    #[error("{0}")]
+    Unauthorized(String),
+
+    /// 403: the token sent does not grant this.
+    #[error("{0}")]
+    Forbidden(String),
+
+    /// 404: no such counter.
+    #[error("there is no counter {0}")]
+    CounterNotFound(CounterName),
+
+    /// 409: `create` of a counter that exists.
+    #[error("the counter {0} exists already")]
+    AlreadyExists(CounterName),
+
+    /// 413: the body is larger than the route accepts.
+    #[error("the request body is larger than {limit} bytes")]
+    PayloadTooLarge { limit: usize },
+
+    /// 415: the body is not `application/json`.
+    #[error("the request body must be JSON, sent with Content-Type: application/json")]
+    UnsupportedMediaType,
+
     /// 404: no route matches the path.
     #[error("no route for {method} {path}")]
     NotFound { method: String, path: String },
@@ -56,7 +80,7 @@ pub enum AppError {
 
     /// 500: anything else. Logged with its cause; the client gets a generic message.
     #[error("internal error")]
-    Internal(#[source] StoreError),
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
 }
 
 impl From<StoreError> for AppError {
@@ -65,7 +89,7 @@ impl From<StoreError> for AppError {
             StoreErrorKind::Unavailable | StoreErrorKind::TimedOut => AppError::Unavailable(err),
             StoreErrorKind::InvalidInput => AppError::BadRequest(err.to_string()),
             StoreErrorKind::Overflow => AppError::Conflict(err.to_string()),
-            StoreErrorKind::Failed => AppError::Internal(err),
+            StoreErrorKind::Failed => AppError::Internal(err.into()),
         }
     }
 }
@@ -77,8 +101,12 @@ impl AppError {
             | AppError::RequestTimedOut { .. }
             | AppError::PostgresNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
-            AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::NotFound { .. } => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) | AppError::AlreadyExists(_) => StatusCode::CONFLICT,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
+            AppError::NotFound { .. } | AppError::CounterNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -91,6 +119,12 @@ impl AppError {
             AppError::PostgresNotConfigured => "postgres_not_configured",
             AppError::BadRequest(_) => "bad_request",
             AppError::Conflict(_) => "conflict",
+            AppError::AlreadyExists(_) => "already_exists",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
+            AppError::CounterNotFound(_) => "counter_not_found",
+            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::NotFound { .. } => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
             AppError::Internal(_) => "internal",

@@ -10,6 +10,7 @@
 //! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
 //! for anything else that could hang.
 
+mod api;
 mod counter;
 mod error;
 mod health;
@@ -43,7 +44,7 @@ pub use pages::WELCOME;
 use crate::{
     greeting::Greeter,
     metrics::Metrics,
-    store::{CounterName, Store},
+    store::{CounterName, Store, TokenHash},
 };
 
 /// The counter behind `/count`, parsed once.
@@ -56,6 +57,8 @@ pub struct AppState {
     /// The PostgreSQL behind `/hello`, when `DATABASE_URI` is a postgres URI.
     pub greeter: Option<Arc<Greeter>>,
     pub metrics: Arc<Metrics>,
+    /// The hash of `ADMIN_TOKEN`; `None`: no instance admin.
+    pub admin: Option<TokenHash>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -65,6 +68,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(counter::router())
+        .merge(api::router())
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())

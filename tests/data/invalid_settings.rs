@@ -12,6 +12,7 @@
 // tests (the library never ships it), and `cargo fmt` does not reach it, so keep its layout
 // by hand.
 &[
+    (&[("ADMIN_TOKEN", "hunter2")], "ADMIN_TOKEN", "at least 16 characters"),
     (
         &[("COUNTER_STORE", "mongodb")],
         "COUNTER_STORE",

@@ -1,0 +1,56 @@
+//! The counting API under `/api/v1`: named counters with owners (`counters`), how requests are
+//! read and answered (`body`), and who may change what (`auth`). JSON in and out; every error
+//! is `{"error": code, "message": text}`, the framework's own (unknown route, wrong method, a
+//! body too large or not JSON) included.
+//!
+//! Routes are declared with their full path rather than nested, so the metrics label each
+//! request with the whole matched route (`/api/v1/counters/{namespace}/{key}/hit`).
+
+mod auth;
+mod body;
+mod counters;
+
+use axum::{
+    Router,
+    extract::DefaultBodyLimit,
+    http::{HeaderValue, header},
+    response::Response,
+    routing::{get, post},
+};
+
+use body::BODY_LIMIT;
+
+use super::AppState;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/counters/{namespace}", get(counters::list))
+        .route(
+            "/api/v1/counters/{namespace}/{key}",
+            post(counters::create)
+                .get(counters::info)
+                .put(counters::set)
+                .delete(counters::delete),
+        )
+        .route(
+            "/api/v1/counters/{namespace}/{key}/hit",
+            post(counters::hit),
+        )
+        .route(
+            "/api/v1/counters/{namespace}/{key}/add",
+            post(counters::add),
+        )
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// Marks a counting response as never cacheable, so GitHub's image proxy, CDNs and browsers
+/// ask again each time (a cached answer is a visit not counted).
+pub fn no_cache(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-store, must-revalidate, max-age=0"),
+    );
+    headers.insert(header::EXPIRES, HeaderValue::from_static("0"));
+    response
+}
