@@ -13,6 +13,8 @@
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
 //! - [`metrics`]: Prometheus metrics, and a store decorator that feeds them.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
+//! - [`server`]: serves HTTP/1.1 connection by connection, with the header and keep-alive
+//!   timeouts, the connection cap and the bounded shutdown drain.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: `serve`, `migrate`, `tick`, `healthcheck` and `config`.
 //! - [`telemetry`]: logging setup.
@@ -24,6 +26,7 @@ pub mod commands;
 pub mod config;
 pub mod greeting;
 pub mod metrics;
+pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

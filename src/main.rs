@@ -5,7 +5,7 @@ use tally::{
     cli::{self, Cli, Command},
     commands,
     config::{self, Config, ConfigError, TickConfig},
-    telemetry,
+    server, telemetry,
 };
 
 /// Exit code for a configuration that cannot be used (as clap uses for bad arguments).
@@ -18,7 +18,7 @@ fn main() -> ExitCode {
     };
     let mut cli = Cli::parse_from(cli::args());
     cli.settings.normalize(&process_env);
-    let config = match Config::from_settings(&cli.settings) {
+    let mut config = match Config::from_settings(&cli.settings) {
         Ok(config) => config,
         Err(err) => return bad_config(&err),
     };
@@ -31,6 +31,11 @@ fn main() -> ExitCode {
         _ => None,
     };
     telemetry::init(&config.log);
+    if matches!(command, Command::Serve | Command::Config)
+        && let Err(err) = server::open_files::fit(&mut config)
+    {
+        return bad_config(&err);
+    }
 
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
