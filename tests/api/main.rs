@@ -8,6 +8,8 @@
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
+//! - `slow_clients`: header and keep-alive timeouts, the connection cap, SIGTERM with slow
+//!   clients attached, the open-file limit; with real sockets.
 //!
 //! Set `TEST_LOG=1` to see the servers' and the app's logs.
 
@@ -18,3 +20,4 @@ mod contract;
 mod helpers;
 mod http;
 mod servers;
+mod slow_clients;
