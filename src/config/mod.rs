@@ -6,13 +6,15 @@
 //! start (exit code 2), not surface as a 500 on the first visit. Values that may hold a
 //! password (`DATABASE_URI`, `REDIS_URL`) are redacted in every message.
 //!
-//! One file per concern: `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
+//! One file per concern: `connections` (timeouts and the connection cap), `error`
+//! ([`ConfigError`]), `environment` (`.env`, empty values, the
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
 //! own settings), `redaction` ([`redact`]) and `parse` (the port and duration parsers several
 //! of them share). This file assembles [`Config`] and re-exports the public names, so other
 //! code uses `crate::config::…` and never a submodule.
 
+mod connections;
 mod environment;
 mod error;
 mod logging;
@@ -28,6 +30,10 @@ use std::{net::IpAddr, time::Duration};
 use sqlx::postgres::PgConnectOptions;
 
 pub use self::{
+    connections::{
+        DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
+        DEFAULT_SHUTDOWN_TIMEOUT, ServerLimits,
+    },
     environment::load_dotenv,
     error::ConfigError,
     logging::{LogConfig, LogFormat},
@@ -61,6 +67,8 @@ pub struct Config {
     /// What `tally healthcheck` asks: `HEALTHCHECK_URL`, else this server's own `/healthz`
     /// (on loopback when it binds every address).
     pub healthcheck_url: String,
+    /// Timeouts and the connection cap that keep slow clients from holding the server.
+    pub server: ServerLimits,
 }
 
 impl Config {
@@ -79,6 +87,7 @@ impl Config {
                 format: LogFormat::Pretty,
             },
             healthcheck_url: own_healthz(IpAddr::from([127, 0, 0, 1]), DEFAULT_PORT),
+            server: ServerLimits::default(),
         }
     }
 
@@ -103,6 +112,7 @@ impl Config {
             None => own_healthz(host, port),
             Some(url) => parse_healthcheck_url(url)?,
         };
+        let server = ServerLimits::from_settings(settings)?;
         Ok(Config {
             host,
             port,
@@ -112,6 +122,7 @@ impl Config {
             store_timeout,
             log,
             healthcheck_url,
+            server,
         })
     }
 }

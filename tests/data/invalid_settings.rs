@@ -12,6 +12,12 @@
 // tests (the library never ships it), and `cargo fmt` does not reach it, so keep its layout
 // by hand.
 &[
+    (&[("HEADER_TIMEOUT", "soon")], "HEADER_TIMEOUT", "2s"),
+    (&[("HEADER_TIMEOUT", "0s")], "HEADER_TIMEOUT", "above zero"),
+    (&[("KEEPALIVE_TIMEOUT", "-1s")], "KEEPALIVE_TIMEOUT", "2s"),
+    (&[("SHUTDOWN_TIMEOUT", "8")], "SHUTDOWN_TIMEOUT", "2s"),
+    (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS", "at least 1"),
+    (&[("MAX_CONNECTIONS", "many")], "MAX_CONNECTIONS", "at least 1"),
     (
         &[("COUNTER_STORE", "mongodb")],
         "COUNTER_STORE",
