@@ -97,6 +97,25 @@ pub struct Settings {
     #[arg(long, env = "STORE_TIMEOUT", global = true)]
     pub store_timeout: Option<String>,
 
+    /// Longest wait for a request head, from the connection or its first byte, e.g. 10s
+    /// [default: 10s]
+    #[arg(long, env = "HEADER_TIMEOUT", global = true)]
+    pub header_timeout: Option<String>,
+
+    /// An idle keep-alive connection is closed after this, e.g. 60s [default: 60s]
+    #[arg(long, env = "KEEPALIVE_TIMEOUT", global = true)]
+    pub keepalive_timeout: Option<String>,
+
+    /// How long SIGTERM waits for requests in flight before closing what remains, e.g. 8s
+    /// [default: 8s]
+    #[arg(long, env = "SHUTDOWN_TIMEOUT", global = true)]
+    pub shutdown_timeout: Option<String>,
+
+    /// Connections served at once; more wait in the backlog [default: 10000, lowered to fit
+    /// the open-file limit]
+    #[arg(long, env = "MAX_CONNECTIONS", global = true)]
+    pub max_connections: Option<String>,
+
     /// Log filter, e.g. info or tally=debug,tower_http=debug [default: info]
     #[arg(long, env = "RUST_LOG", global = true)]
     pub log: Option<String>,

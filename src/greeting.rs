@@ -17,17 +17,20 @@ use crate::store::{Backend, StoreError};
 /// What `/hello` answers when PostgreSQL is reachable.
 pub const GREETING: &str = "Hello from Rust and PostgreSQL!";
 
+/// Connections of the `/hello` pool. Two are plenty for a health-style check and keep it from
+/// competing with the counter store for PostgreSQL's connections.
+pub const MAX_CONNECTIONS: u32 = 2;
+
 pub struct Greeter {
     pool: PgPool,
     timeout: Duration,
 }
 
 impl Greeter {
-    /// Prepares the pool without connecting. Two connections are plenty for a health-style
-    /// check and keep it from competing with the counter store for PostgreSQL's connections.
+    /// Prepares the pool (of [`MAX_CONNECTIONS`]) without connecting.
     pub fn new(options: PgConnectOptions, timeout: Duration) -> Self {
         let pool = PgPoolOptions::new()
-            .max_connections(2)
+            .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(timeout)
             .connect_lazy_with(options);
         Greeter { pool, timeout }

@@ -14,6 +14,8 @@
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
+//! - [`server`]: serves HTTP/1.1 connection by connection, with the header and keep-alive
+//!   timeouts, the connection cap and the bounded shutdown drain.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: one file per subcommand (`serve`, `migrate`, `tick`, `healthcheck` and
 //!   `config`), and [`commands::run`], which dispatches and maps outcomes to exit codes.
@@ -27,6 +29,7 @@ pub mod commands;
 pub mod config;
 pub mod greeting;
 pub mod metrics;
+pub mod server;
 pub mod startup;
 pub mod store;
 pub mod telemetry;

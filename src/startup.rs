@@ -10,10 +10,10 @@ use anyhow::Context;
 use tokio::net::TcpListener;
 
 use crate::{
-    config::Config,
+    config::{Config, ServerLimits},
     greeting::Greeter,
     metrics::Metrics,
-    store,
+    server, store,
     web::{self, AppState},
 };
 
@@ -23,6 +23,7 @@ pub struct App {
     address: SocketAddr,
     state: AppState,
     request_timeout: Duration,
+    limits: ServerLimits,
 }
 
 impl App {
@@ -74,6 +75,7 @@ impl App {
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.
             request_timeout: config.store_timeout * 2 + Duration::from_secs(5),
+            limits: config.server,
         })
     }
 
@@ -90,8 +92,9 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes; then stops accepting, lets requests in flight finish,
-    /// and closes the store's pools.
+    /// Serves until `stop` completes; then stops accepting, closes the connections with no
+    /// request in flight, lets requests in flight finish for up to `SHUTDOWN_TIMEOUT` (then
+    /// cuts them), and closes the store's pools.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -101,11 +104,14 @@ impl App {
             address,
             state,
             request_timeout,
+            limits,
         } = self;
-        tracing::info!("listening on http://{address}");
+        tracing::info!(
+            max_connections = limits.max_connections,
+            "listening on http://{address}"
+        );
         let router = web::router(state.clone(), request_timeout);
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(stop)
+        let served = server::serve(listener, router, limits, stop)
             .await
             .context("The HTTP server failed");
         state.store.close().await;

@@ -29,17 +29,32 @@ const BAD_CONFIG: u8 = 2;
 /// exists, and `tally config` needs no runtime at all.
 pub fn run(command: Command, config: Config) -> ExitCode {
     match command {
-        Command::Serve => block_on(serve::run(config)),
+        Command::Serve => match fit_open_files(config) {
+            Ok(config) => block_on(serve::run(config)),
+            Err(code) => code,
+        },
         Command::Migrate => block_on(migrate::run(config)),
         Command::Tick(args) => match TickConfig::from_args(&args) {
             Ok(tick) => block_on(tick::run(config, tick)),
             Err(err) => bad_config(&err),
         },
         Command::Healthcheck => block_on(healthcheck::run(&config.healthcheck_url)),
-        Command::Config => {
-            show_config::run(&config);
-            ExitCode::SUCCESS
-        }
+        Command::Config => match fit_open_files(config) {
+            Ok(config) => {
+                show_config::run(&config);
+                ExitCode::SUCCESS
+            }
+            Err(code) => code,
+        },
+    }
+}
+
+/// Raises the open-file limit and checks `MAX_CONNECTIONS` against it (lowering the default
+/// to fit); for the commands that serve, or say what serving would use.
+fn fit_open_files(mut config: Config) -> Result<Config, ExitCode> {
+    match crate::server::open_files::fit(&mut config) {
+        Ok(()) => Ok(config),
+        Err(err) => Err(bad_config(&err)),
     }
 }
 

@@ -40,6 +40,15 @@ pub fn run(config: &Config) {
         "store_timeout: {}",
         humantime::format_duration(config.store_timeout)
     );
+    let server = &config.server;
+    for (name, timeout) in [
+        ("header_timeout", server.header_timeout),
+        ("keepalive_timeout", server.keepalive_timeout),
+        ("shutdown_timeout", server.shutdown_timeout),
+    ] {
+        println!("{name}: {}", humantime::format_duration(timeout));
+    }
+    println!("max_connections: {}", server.max_connections);
     println!("log: {} ({:?})", config.log.filter, config.log.format);
     println!("healthcheck_url: {}", redact(&config.healthcheck_url));
 }

@@ -25,7 +25,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
 /// Ten connections serve thousands of increments a second (each is one short statement) while
 /// leaving room in PostgreSQL's default `max_connections = 100` for several tally replicas.
-const MAX_CONNECTIONS: u32 = 10;
+pub(super) const MAX_CONNECTIONS: u32 = 10;
 
 /// A pooled connection idle for longer than this is checked before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);

@@ -31,6 +31,19 @@ impl Backend {
         }
     }
 
+    /// The most files (sockets, database files) a store of this backend holds open at once,
+    /// so that the server can keep room for them under the open-file limit.
+    pub fn max_open_files(self) -> u64 {
+        match self {
+            Backend::Postgres => u64::from(super::postgres::MAX_CONNECTIONS),
+            // A connection reconnecting may briefly overlap the one it replaces.
+            Backend::Redis => 2,
+            // Each connection opens the database, its write-ahead log and its shared memory.
+            Backend::Sqlite => u64::from(super::sqlite::MAX_CONNECTIONS) * 3,
+            Backend::Memory => 0,
+        }
+    }
+
     /// Parses a `COUNTER_STORE` value (case-insensitive).
     pub fn parse(value: &str) -> Option<Backend> {
         Backend::ALL

@@ -27,7 +27,7 @@ pub static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
 /// SQLite has one writer at a time whatever the pool size; a few connections let reads
 /// (`get`, `ping`) proceed while a write waits for the lock.
-const MAX_CONNECTIONS: u32 = 4;
+pub(super) const MAX_CONNECTIONS: u32 = 4;
 
 /// How long a statement waits for another connection's write lock: three quarters of the
 /// store timeout. SQLite then gives up by itself, and the increment is known not to have

@@ -17,6 +17,8 @@ pub enum Body {
     /// Sent serialized, with `content-type: application/json` unless the request's headers
     /// name another content type.
     Json(serde_json::Value),
+    /// Sent as given, with only the headers the request names.
+    Raw(String),
 }
 
 /// Where tally listens (`http://127.0.0.1:PORT`) and a client for it.
@@ -65,6 +67,9 @@ impl Http {
                 request = request.header(CONTENT_TYPE, "application/json");
             }
             request = request.body(value.to_string());
+        }
+        if let Body::Raw(text) = body {
+            request = request.body(text);
         }
         for (name, value) in headers {
             request = request.header(*name, *value);

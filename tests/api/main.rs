@@ -10,6 +10,8 @@
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
+//! - `slow_clients`: header and keep-alive timeouts, the connection cap, SIGTERM with slow
+//!   clients attached, the open-file limit; with real sockets.
 //!
 //! The harness:
 //! - `servers`: the throwaway servers (`servers/postgres.rs`, `servers/redis.rs`), the shared
@@ -29,3 +31,4 @@ mod contract;
 mod helpers;
 mod http;
 mod servers;
+mod slow_clients;

@@ -13,6 +13,12 @@
 // by hand.
 &[
     (&[("ADMIN_TOKEN", "hunter2")], "ADMIN_TOKEN", "at least 16 characters"),
+    (&[("HEADER_TIMEOUT", "soon")], "HEADER_TIMEOUT", "2s"),
+    (&[("HEADER_TIMEOUT", "0s")], "HEADER_TIMEOUT", "above zero"),
+    (&[("KEEPALIVE_TIMEOUT", "-1s")], "KEEPALIVE_TIMEOUT", "2s"),
+    (&[("SHUTDOWN_TIMEOUT", "8")], "SHUTDOWN_TIMEOUT", "2s"),
+    (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS", "at least 1"),
+    (&[("MAX_CONNECTIONS", "many")], "MAX_CONNECTIONS", "at least 1"),
     (
         &[("COUNTER_STORE", "mongodb")],
         "COUNTER_STORE",
