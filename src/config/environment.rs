@@ -86,14 +86,11 @@ impl Settings {
             &mut self.log,
             &mut self.log_format,
             &mut self.healthcheck_url,
-<<<<<<< HEAD
             &mut self.admin_token,
-=======
             &mut self.header_timeout,
             &mut self.keepalive_timeout,
             &mut self.shutdown_timeout,
             &mut self.max_connections,
->>>>>>> main
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;

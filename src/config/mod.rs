@@ -6,23 +6,16 @@
 //! start (exit code 2), not surface as a 500 on the first visit. Values that may hold a
 //! password (`DATABASE_URI`, `REDIS_URL`) are redacted in every message.
 //!
-<<<<<<< HEAD
-//! One file per concern: `admin` (`ADMIN_TOKEN`), `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
-=======
-//! One file per concern: `connections` (timeouts and the connection cap), `error`
-//! ([`ConfigError`]), `environment` (`.env`, empty values, the
->>>>>>> main
+//! One file per concern: `admin` (`ADMIN_TOKEN`), `connections` (timeouts and the connection
+//! cap), `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
 //! own settings), `redaction` ([`redact`]) and `parse` (the port and duration parsers several
 //! of them share). This file assembles [`Config`] and re-exports the public names, so other
 //! code uses `crate::config::…` and never a submodule.
 
-<<<<<<< HEAD
 mod admin;
-=======
 mod connections;
->>>>>>> main
 mod environment;
 mod error;
 mod logging;
@@ -38,14 +31,11 @@ use std::{net::IpAddr, time::Duration};
 use sqlx::postgres::PgConnectOptions;
 
 pub use self::{
-<<<<<<< HEAD
     admin::MIN_ADMIN_TOKEN_LEN,
-=======
     connections::{
         DEFAULT_HEADER_TIMEOUT, DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONNECTIONS,
         DEFAULT_SHUTDOWN_TIMEOUT, ServerLimits,
     },
->>>>>>> main
     environment::load_dotenv,
     error::ConfigError,
     logging::{LogConfig, LogFormat},
@@ -83,13 +73,10 @@ pub struct Config {
     /// What `tally healthcheck` asks: `HEALTHCHECK_URL`, else this server's own `/healthz`
     /// (on loopback when it binds every address).
     pub healthcheck_url: String,
-<<<<<<< HEAD
     /// The hash of `ADMIN_TOKEN`; `None`: no instance admin.
     pub admin_token: Option<TokenHash>,
-=======
     /// Timeouts and the connection cap that keep slow clients from holding the server.
     pub server: ServerLimits,
->>>>>>> main
 }
 
 impl Config {
@@ -108,11 +95,8 @@ impl Config {
                 format: LogFormat::Pretty,
             },
             healthcheck_url: own_healthz(IpAddr::from([127, 0, 0, 1]), DEFAULT_PORT),
-<<<<<<< HEAD
             admin_token: None,
-=======
             server: ServerLimits::default(),
->>>>>>> main
         }
     }
 
@@ -137,11 +121,8 @@ impl Config {
             None => own_healthz(host, port),
             Some(url) => parse_healthcheck_url(url)?,
         };
-<<<<<<< HEAD
         let admin_token = parse_admin_token(settings.admin_token.as_deref())?;
-=======
         let server = ServerLimits::from_settings(settings)?;
->>>>>>> main
         Ok(Config {
             host,
             port,
@@ -151,11 +132,8 @@ impl Config {
             store_timeout,
             log,
             healthcheck_url,
-<<<<<<< HEAD
             admin_token,
-=======
             server,
->>>>>>> main
         })
     }
 }

@@ -311,6 +311,7 @@ async fn request_deadline_answers_503_with_a_body() {
         store,
         greeter: None,
         metrics: metrics.clone(),
+        admin: None,
     };
     server.pause();
     let router = tally::web::router(state, Duration::from_millis(300));

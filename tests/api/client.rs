@@ -59,7 +59,7 @@ impl Http {
         body: Body,
     ) -> reqwest::Result<Reply> {
         let mut request = self.client.request(method, self.url(path));
-        if let Body::Json(value) = body {
+        if let Body::Json(value) = &body {
             let typed = headers
                 .iter()
                 .any(|(name, _)| name.eq_ignore_ascii_case(CONTENT_TYPE.as_str()));
@@ -68,8 +68,8 @@ impl Http {
             }
             request = request.body(value.to_string());
         }
-        if let Body::Raw(text) = body {
-            request = request.body(text);
+        if let Body::Raw(text) = &body {
+            request = request.body(text.clone());
         }
         for (name, value) in headers {
             request = request.header(*name, *value);
