@@ -9,7 +9,10 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{Connection, Database, Pool, migrate::Migrate, migrate::Migrator};
+use sqlx::{
+    Connection, Database, Pool,
+    migrate::{Migrate, MigrateError, Migrator},
+};
 use tokio::sync::OnceCell;
 
 use super::{
@@ -22,10 +25,11 @@ use super::{
 pub(super) enum MigrationLock {
     /// The database takes a lock for the migrator (PostgreSQL's advisory lock): run it once.
     Database,
-    /// No lock (SQLite): the slower process fails with a busy database or finds the migration's
-    /// bookkeeping row already written; running the migrator again after the other process
-    /// committed finds the migration applied. Bounded attempts; the caller's deadline bounds
-    /// the wait.
+    /// No lock (SQLite): the slower process fails with a busy database, finds the migration's
+    /// bookkeeping row already written, or fails in the migration's own SQL (a table renamed
+    /// already, for a migration that cannot run twice); running the migrator again after the
+    /// other process committed finds the migration applied. Bounded attempts; the caller's
+    /// deadline bounds the wait. A migration that fails twice in a row is broken, not raced.
     RetryRaces,
 }
 
@@ -73,6 +77,7 @@ where
         const ATTEMPTS: u32 = 50;
         const PAUSE: Duration = Duration::from_millis(20);
         let mut attempt = 1;
+        let mut failed_migration = None;
         loop {
             let err = match self.migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
@@ -81,11 +86,16 @@ where
             let MigrationLock::RetryRaces = self.lock else {
                 return Err(from_migrate(self.backend, err));
             };
-            let sqlx::migrate::MigrateError::Execute(err) = err else {
-                return Err(StoreError::failed(self.backend, err));
+            let raced = match &err {
+                MigrateError::Execute(sqlx::Error::Database(db)) => db.is_unique_violation(),
+                // Its SQL failed: run the migrator once more, which skips the migration if
+                // another process applied it meanwhile, and fails the same way if it is broken.
+                MigrateError::ExecuteMigration(_, version) => {
+                    failed_migration.replace(*version) != Some(*version)
+                }
+                _ => false,
             };
-            let raced = matches!(&err, sqlx::Error::Database(db) if db.is_unique_violation());
-            let err = self.error(err);
+            let err = from_migrate(self.backend, err);
             if attempt >= ATTEMPTS || !(raced || err.is_transient()) {
                 return Err(err);
             }
