@@ -7,8 +7,12 @@
 -- value and its last update as both times, no owner and the rules of a counter made by its
 -- first hit. A name the new rule refuses (`page:home`, `ab`) cannot be addressed any more; its
 -- row stays in `legacy_counters`, which nothing reads, for an operator to rename or drop.
+-- Its constraints are renamed with it, so that the new table's get the names they would have
+-- had in a fresh database.
 ALTER TABLE counters RENAME TO legacy_counters;
 ALTER TABLE legacy_counters RENAME CONSTRAINT counters_pkey TO legacy_counters_pkey;
+ALTER TABLE legacy_counters RENAME CONSTRAINT counters_name_check TO legacy_counters_name_check;
+ALTER TABLE legacy_counters RENAME CONSTRAINT counters_value_check TO legacy_counters_value_check;
 
 -- COLLATE "C": listings and export pages are in byte order of namespace and key, and keyset
 -- paging on the primary key uses its index.
