@@ -1,4 +1,11 @@
-//! The PostgreSQL store: one row per counter in the `counters` table.
+//! The PostgreSQL store: one row per counter in the `counters` table, keyed by namespace and
+//! key (`COLLATE "C"`, so listings are in byte order), with its times in milliseconds since the
+//! epoch, its owner's token hash and its update rules.
+//!
+//! Every method is one statement, so two replicas on one database never lose an update: an
+//! upsert for hits, `create` and `restore`; an `UPDATE` from a locking sub-select where the old
+//! value is wanted (`set`, `add`). Listings page on the primary key (`key > $cursor`), an index
+//! range scan, never an `OFFSET`.
 //!
 //! The pool's `acquire_timeout` is the store timeout, not sqlx's default of 30 s, so a dead
 //! database gives a quick 503 instead of a hung request. Pool, schema and ping are shared with
@@ -14,9 +21,14 @@ use sqlx::{
 };
 
 use super::{
-    Backend, CounterName, CounterStore, StoreError,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Listed, Name, NewCounter,
+    StoreError, UpdateRules,
     error::from_sqlx,
-    sql::{MigrationLock, SqlPool},
+    now_millis,
+    sql::{
+        MigrationLock, RecordRow, SqlPool, add_range, listed, owner_bytes, page_limit,
+        select_record,
+    },
 };
 
 /// The PostgreSQL migrations, embedded at compile time (`build.rs` re-runs the build when they
@@ -76,16 +88,24 @@ impl PostgresStore {
 impl CounterStore for PostgresStore {
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
         let pool = self.sql.ready().await?;
+        let rules = UpdateRules::HIT_CREATED;
         // One statement: the row is created or updated atomically, and PostgreSQL raises
         // 22003 (numeric out of range) instead of wrapping when a count would pass i64::MAX.
         sqlx::query_scalar(
-            "INSERT INTO counters (name, value) VALUES ($1, $2) \
-             ON CONFLICT (name) DO UPDATE \
-             SET value = counters.value + EXCLUDED.value, updated_at = now() \
+            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                   enable_reset, update_lowerbound, update_upperbound) \
+             VALUES ($1, $2, $3, $4, $4, NULL, $5, $6, $7) \
+             ON CONFLICT (namespace, key) DO UPDATE \
+             SET value = counters.value + EXCLUDED.value, updated_at = EXCLUDED.updated_at \
              RETURNING value",
         )
-        .bind(name.storage_key())
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
         .bind(by)
+        .bind(now_millis())
+        .bind(rules.enable_reset)
+        .bind(rules.lower_bound)
+        .bind(rules.upper_bound)
         .fetch_one(pool)
         .await
         .map_err(|err| from_sqlx(Backend::Postgres, Some((name, by)), err))
@@ -93,56 +113,189 @@ impl CounterStore for PostgresStore {
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
         let pool = self.sql.ready().await?;
-        let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = $1")
-            .bind(name.storage_key())
-            .fetch_optional(pool)
-            .await
-            .map_err(|err| self.sql.error(err))?;
+        let value: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM counters WHERE namespace = $1 AND key = $2")
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(|err| self.sql.error(err))?;
         Ok(value.unwrap_or(0))
     }
 
-    async fn info(
-        &self,
-        _name: &CounterName,
-    ) -> Result<Option<crate::store::CounterRecord>, StoreError> {
-        todo!("named counters")
+    async fn info(&self, name: &CounterName) -> Result<Option<CounterRecord>, StoreError> {
+        let pool = self.sql.ready().await?;
+        let row: Option<RecordRow> =
+            sqlx::query_as(select_record!("WHERE namespace = $1 AND key = $2"))
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(|err| self.sql.error(err))?;
+        row.map(|row| row.into_record(Backend::Postgres))
+            .transpose()
     }
-    async fn create(
-        &self,
-        _name: &CounterName,
-        _counter: &crate::store::NewCounter,
-    ) -> Result<bool, StoreError> {
-        todo!("named counters")
+
+    async fn create(&self, name: &CounterName, counter: &NewCounter) -> Result<bool, StoreError> {
+        let pool = self.sql.ready().await?;
+        let done = sqlx::query(
+            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                   enable_reset, update_lowerbound, update_upperbound) \
+             VALUES ($1, $2, $3, $4, $4, $5, $6, $7, $8) \
+             ON CONFLICT (namespace, key) DO NOTHING",
+        )
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
+        .bind(counter.value)
+        .bind(now_millis())
+        .bind(owner_bytes(counter.owner.as_ref()))
+        .bind(counter.rules.enable_reset)
+        .bind(counter.rules.lower_bound)
+        .bind(counter.rules.upper_bound)
+        .execute(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn set(&self, _name: &CounterName, _value: i64) -> Result<Option<i64>, StoreError> {
-        todo!("named counters")
+
+    async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
+        let pool = self.sql.ready().await?;
+        // RETURNING sees only the new row, so the old value comes from a sub-select that
+        // locks the row first (FOR UPDATE waits for a concurrent change and then reads its
+        // result): no change can slip in between the value read and the one written.
+        sqlx::query_scalar(
+            "UPDATE counters SET value = $3, updated_at = $4 \
+             FROM (SELECT value FROM counters WHERE namespace = $1 AND key = $2 FOR UPDATE) \
+                  AS before \
+             WHERE counters.namespace = $1 AND counters.key = $2 \
+             RETURNING before.value",
+        )
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
+        .bind(value)
+        .bind(now_millis())
+        .fetch_optional(pool)
+        .await
+        .map_err(|err| self.sql.error(err))
     }
-    async fn add(
-        &self,
-        _name: &CounterName,
-        _amount: i64,
-    ) -> Result<crate::store::AddOutcome, StoreError> {
-        todo!("named counters")
+
+    async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
+        let pool = self.sql.ready().await?;
+        // One statement: `before` locks the row and reads its latest value; `added` changes it
+        // only when that value is in the range `add_range` computed, so no row means a missing
+        // counter and a row without `added` means one out of range, with its value then.
+        let (low, high) = add_range(amount);
+        let row: Option<(i64, Option<i64>)> = sqlx::query_as(
+            "WITH before AS ( \
+                 SELECT value FROM counters WHERE namespace = $1 AND key = $2 FOR UPDATE \
+             ), added AS ( \
+                 UPDATE counters SET value = before.value + $3, updated_at = $4 \
+                 FROM before \
+                 WHERE counters.namespace = $1 AND counters.key = $2 \
+                   AND before.value BETWEEN $5 AND $6 \
+                 RETURNING counters.value \
+             ) \
+             SELECT before.value, added.value FROM before LEFT JOIN added ON true",
+        )
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
+        .bind(amount)
+        .bind(now_millis())
+        .bind(low)
+        .bind(high)
+        .fetch_optional(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        Ok(match row {
+            None => AddOutcome::Missing,
+            Some((_, Some(added))) => AddOutcome::Added(added),
+            Some((current, None)) => AddOutcome::OutOfRange { current },
+        })
     }
-    async fn delete(&self, _name: &CounterName) -> Result<bool, StoreError> {
-        todo!("named counters")
+
+    async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
+        let pool = self.sql.ready().await?;
+        let done = sqlx::query("DELETE FROM counters WHERE namespace = $1 AND key = $2")
+            .bind(name.namespace().as_str())
+            .bind(name.key().as_str())
+            .execute(pool)
+            .await
+            .map_err(|err| self.sql.error(err))?;
+        Ok(done.rows_affected() == 1)
     }
+
     async fn list(
         &self,
-        _namespace: &crate::store::Name,
-        _after: Option<&crate::store::Name>,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::Listed>, StoreError> {
-        todo!("named counters")
+        namespace: &Name,
+        after: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let pool = self.sql.ready().await?;
+        // Keyset paging on the primary key; every key is longer than '', so no cursor starts
+        // at ''.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value FROM counters WHERE namespace = $1 AND key > $2 \
+             ORDER BY key LIMIT $3",
+        )
+        .bind(namespace.as_str())
+        .bind(after.map_or("", Name::as_str))
+        .bind(page_limit(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        rows.into_iter()
+            .map(|row| listed(Backend::Postgres, row))
+            .collect()
     }
+
     async fn scan(
         &self,
-        _after: Option<&CounterName>,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::CounterRecord>, StoreError> {
-        todo!("named counters")
+        after: Option<&CounterName>,
+        limit: usize,
+    ) -> Result<Vec<CounterRecord>, StoreError> {
+        let pool = self.sql.ready().await?;
+        let (namespace, key) = after.map_or(("", ""), |name| {
+            (name.namespace().as_str(), name.key().as_str())
+        });
+        let rows: Vec<RecordRow> = sqlx::query_as(select_record!(
+            "WHERE (namespace, key) > ($1, $2) ORDER BY namespace, key LIMIT $3"
+        ))
+        .bind(namespace)
+        .bind(key)
+        .bind(page_limit(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        rows.into_iter()
+            .map(|row| row.into_record(Backend::Postgres))
+            .collect()
     }
-    async fn restore(&self, _record: &crate::store::CounterRecord) -> Result<(), StoreError> {
-        todo!("named counters")
+
+    async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
+        let pool = self.sql.ready().await?;
+        sqlx::query(
+            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                   enable_reset, update_lowerbound, update_upperbound) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (namespace, key) DO UPDATE \
+             SET value = EXCLUDED.value, created_at = EXCLUDED.created_at, \
+                 updated_at = EXCLUDED.updated_at, owner_hash = EXCLUDED.owner_hash, \
+                 enable_reset = EXCLUDED.enable_reset, \
+                 update_lowerbound = EXCLUDED.update_lowerbound, \
+                 update_upperbound = EXCLUDED.update_upperbound",
+        )
+        .bind(record.name.namespace().as_str())
+        .bind(record.name.key().as_str())
+        .bind(record.value)
+        .bind(record.created_at)
+        .bind(record.updated_at)
+        .bind(owner_bytes(record.owner.as_ref()))
+        .bind(record.rules.enable_reset)
+        .bind(record.rules.lower_bound)
+        .bind(record.rules.upper_bound)
+        .execute(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        Ok(())
     }
 }

@@ -1,5 +1,7 @@
 //! What the two SQL backends share: a lazily connected pool whose schema is applied on first
-//! use, and their [`Lifecycle`] (ping, migrate, close), written once.
+//! use, their [`Lifecycle`] (ping, migrate, close), written once, and the Rust side of the
+//! `counters` table (a row decoded into a [`CounterRecord`], the guard of `add`). The SQL
+//! itself stays in each backend: the dialects differ in placeholders, locking and overflow.
 //!
 //! The pool is created with `connect_lazy_with`, so tally starts while its database is down.
 //! The migrations run on the first call that reaches the server (and at start, from `tally
@@ -9,23 +11,130 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::{Connection, Database, Pool, migrate::Migrate, migrate::Migrator};
+use sqlx::{
+    Connection, Database, Pool,
+    migrate::{Migrate, MigrateError, Migrator},
+};
 use tokio::sync::OnceCell;
 
 use super::{
-    Backend, Lifecycle, StoreError,
+    Backend, CounterName, CounterRecord, Lifecycle, Listed, Name, StoreError, TokenHash,
+    UpdateRules,
     error::{from_migrate, from_sqlx},
 };
+
+/// `SELECT` of every column of `counters` that a [`CounterRecord`] holds, in the order of
+/// [`RecordRow`], followed by the rest of the query (the same in both dialects but for the
+/// placeholders).
+macro_rules! select_record {
+    ($rest:literal) => {
+        concat!(
+            "SELECT namespace, key, value, created_at, updated_at, owner_hash, enable_reset, \
+             update_lowerbound, update_upperbound FROM counters ",
+            $rest
+        )
+    };
+}
+pub(super) use select_record;
+
+/// One row of `counters`, as both backends decode it.
+#[derive(sqlx::FromRow)]
+pub(super) struct RecordRow {
+    namespace: String,
+    key: String,
+    value: i64,
+    created_at: i64,
+    updated_at: i64,
+    owner_hash: Option<Vec<u8>>,
+    enable_reset: bool,
+    update_lowerbound: i64,
+    update_upperbound: i64,
+}
+
+impl RecordRow {
+    /// The record, or `Failed` for a row that no tally could have written (the table's checks
+    /// keep names valid and hashes 32 bytes long, so this means someone edited it by hand).
+    pub(super) fn into_record(self, backend: Backend) -> Result<CounterRecord, StoreError> {
+        let name = CounterName::parts(&self.namespace, &self.key)
+            .map_err(|err| stored_garbage(backend, &err))?;
+        let owner = match self.owner_hash {
+            None => None,
+            Some(bytes) => Some(TokenHash(<[u8; 32]>::try_from(bytes.as_slice()).map_err(
+                |_| {
+                    StoreError::failed(
+                        backend,
+                        format!(
+                            "counter {name} has an owner hash of {} bytes, not 32",
+                            bytes.len()
+                        ),
+                    )
+                },
+            )?)),
+        };
+        Ok(CounterRecord {
+            name,
+            value: self.value,
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            owner,
+            rules: UpdateRules {
+                enable_reset: self.enable_reset,
+                lower_bound: self.update_lowerbound,
+                upper_bound: self.update_upperbound,
+            },
+        })
+    }
+}
+
+/// One entry of a namespace listing from its `(key, value)` row.
+pub(super) fn listed(backend: Backend, (key, value): (String, i64)) -> Result<Listed, StoreError> {
+    let key = Name::parse("key", &key).map_err(|err| stored_garbage(backend, &err))?;
+    Ok(Listed { key, value })
+}
+
+fn stored_garbage(backend: Backend, err: &StoreError) -> StoreError {
+    StoreError::failed(
+        backend,
+        format!("a stored counter has an invalid name: {err}"),
+    )
+}
+
+/// The bytes stored for an owner.
+pub(super) fn owner_bytes(owner: Option<&TokenHash>) -> Option<&[u8]> {
+    owner.map(|hash| hash.0.as_slice())
+}
+
+/// The values a counter may hold for `add(amount)` to leave it within 0 ..= i64::MAX, as the
+/// bounds of a `BETWEEN`. Computed here so that the SQL never does arithmetic that could
+/// overflow: PostgreSQL folds constant expressions when it plans, even inside a `CASE` branch
+/// that would not run, and SQLite turns an overflowing integer into a REAL.
+pub(super) fn add_range(amount: i64) -> (i64, i64) {
+    if amount >= 0 {
+        (0, i64::MAX - amount)
+    } else {
+        match amount.checked_neg() {
+            Some(needed) => (needed, i64::MAX),
+            // -i64::MIN is more than any counter holds: an empty range.
+            None => (1, 0),
+        }
+    }
+}
+
+/// A page size as SQL's `LIMIT` takes it.
+pub(super) fn page_limit(limit: usize) -> i64 {
+    i64::try_from(limit).unwrap_or(i64::MAX)
+}
 
 /// How two processes that migrate the same database at once are kept apart.
 #[derive(Clone, Copy)]
 pub(super) enum MigrationLock {
     /// The database takes a lock for the migrator (PostgreSQL's advisory lock): run it once.
     Database,
-    /// No lock (SQLite): the slower process fails with a busy database or finds the migration's
-    /// bookkeeping row already written; running the migrator again after the other process
-    /// committed finds the migration applied. Bounded attempts; the caller's deadline bounds
-    /// the wait.
+    /// No lock (SQLite): the slower process fails with a busy database, finds the migration's
+    /// bookkeeping row already written, or fails in the migration's own SQL (a table renamed
+    /// already, for a migration that cannot run twice); running the migrator again after the
+    /// other process committed finds the migration applied. Bounded attempts; the caller's
+    /// deadline bounds the wait. A migration that fails twice in a row is broken, not raced.
     RetryRaces,
 }
 
@@ -73,6 +182,7 @@ where
         const ATTEMPTS: u32 = 50;
         const PAUSE: Duration = Duration::from_millis(20);
         let mut attempt = 1;
+        let mut failed_migration = None;
         loop {
             let err = match self.migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
@@ -81,11 +191,16 @@ where
             let MigrationLock::RetryRaces = self.lock else {
                 return Err(from_migrate(self.backend, err));
             };
-            let sqlx::migrate::MigrateError::Execute(err) = err else {
-                return Err(StoreError::failed(self.backend, err));
+            let raced = match &err {
+                MigrateError::Execute(sqlx::Error::Database(db)) => db.is_unique_violation(),
+                // Its SQL failed: run the migrator once more, which skips the migration if
+                // another process applied it meanwhile, and fails the same way if it is broken.
+                MigrateError::ExecuteMigration(_, version) => {
+                    failed_migration.replace(*version) != Some(*version)
+                }
+                _ => false,
             };
-            let raced = matches!(&err, sqlx::Error::Database(db) if db.is_unique_violation());
-            let err = self.error(err);
+            let err = from_migrate(self.backend, err);
             if attempt >= ATTEMPTS || !(raced || err.is_transient()) {
                 return Err(err);
             }
@@ -118,5 +233,20 @@ where
 
     async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::add_range;
+
+    #[test]
+    fn add_range_holds_the_values_an_amount_keeps_in_range() {
+        assert_eq!(add_range(1), (0, i64::MAX - 1));
+        assert_eq!(add_range(i64::MAX), (0, 0));
+        assert_eq!(add_range(-1), (1, i64::MAX));
+        assert_eq!(add_range(-i64::MAX), (i64::MAX, i64::MAX));
+        let (low, high) = add_range(i64::MIN);
+        assert!(low > high, "no counter can lose {}", i64::MIN);
     }
 }

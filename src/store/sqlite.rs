@@ -6,20 +6,32 @@
 //! wait for the write lock instead of failing at once. `synchronous = NORMAL`
 //! is the setting SQLite recommends with WAL: a commit survives a crash of tally; only a power
 //! loss can drop the last few.
+//!
+//! The `counters` table is PostgreSQL's (`src/store/postgres.rs`) in SQLite types; its primary
+//! key, namespace and key in BINARY collation, is byte order. Changes are one statement where
+//! SQLite can return what is needed (an upsert for hits, `create` and `restore`); `set` and
+//! `add` need the value before, which `RETURNING` does not give, so they read and write in one
+//! `BEGIN IMMEDIATE` transaction: SQLite has one writer at a time, and that transaction is it
+//! from its first statement. Listings page on the primary key, never with an `OFFSET`.
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    Sqlite,
+    Pool, Sqlite, Transaction,
     migrate::Migrator,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
 
 use super::{
-    Backend, CounterName, CounterStore, StoreError,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Listed, Name, NewCounter,
+    StoreError, UpdateRules,
     error::from_sqlx,
-    sql::{MigrationLock, SqlPool},
+    now_millis,
+    sql::{
+        MigrationLock, RecordRow, SqlPool, add_range, listed, owner_bytes, page_limit,
+        select_record,
+    },
 };
 
 /// The SQLite migrations (`migrations/sqlite`; the SQL differs from PostgreSQL's).
@@ -92,24 +104,45 @@ impl SqliteStore {
     pub fn pool(&self) -> Arc<SqlPool<Sqlite>> {
         self.sql.clone()
     }
+
+    /// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`), waiting for it as
+    /// long as `busy_timeout` like any write. A deferred `BEGIN` would take it at the first
+    /// write, and in WAL mode fail there without waiting if another writer committed since
+    /// the transaction's first read.
+    async fn write_transaction<'p>(
+        &self,
+        pool: &'p Pool<Sqlite>,
+    ) -> Result<Transaction<'p, Sqlite>, StoreError> {
+        pool.begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(|err| self.sql.error(err))
+    }
 }
 
 #[async_trait]
 impl CounterStore for SqliteStore {
     async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
         let pool = self.sql.ready().await?;
+        let rules = UpdateRules::HIT_CREATED;
         // SQLite does not raise on integer overflow: it silently turns the value into a REAL.
         // The WHERE clause refuses an update that would pass i64::MAX, and then no row comes
         // back, which is reported as an overflow with the count unchanged.
         let value: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO counters (name, value) VALUES (?1, ?2) \
-             ON CONFLICT (name) DO UPDATE \
-             SET value = value + excluded.value, updated_at = CURRENT_TIMESTAMP \
+            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                   enable_reset, update_lowerbound, update_upperbound) \
+             VALUES (?1, ?2, ?3, ?4, ?4, NULL, ?5, ?6, ?7) \
+             ON CONFLICT (namespace, key) DO UPDATE \
+             SET value = value + excluded.value, updated_at = excluded.updated_at \
              WHERE value <= 9223372036854775807 - excluded.value \
              RETURNING value",
         )
-        .bind(name.storage_key())
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
         .bind(by)
+        .bind(now_millis())
+        .bind(rules.enable_reset)
+        .bind(rules.lower_bound)
+        .bind(rules.upper_bound)
         .fetch_optional(pool)
         .await
         .map_err(|err| from_sqlx(Backend::Sqlite, Some((name, by)), err))?;
@@ -121,56 +154,206 @@ impl CounterStore for SqliteStore {
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
         let pool = self.sql.ready().await?;
-        let value: Option<i64> = sqlx::query_scalar("SELECT value FROM counters WHERE name = ?1")
-            .bind(name.storage_key())
-            .fetch_optional(pool)
-            .await
-            .map_err(|err| self.sql.error(err))?;
+        let value: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM counters WHERE namespace = ?1 AND key = ?2")
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(|err| self.sql.error(err))?;
         Ok(value.unwrap_or(0))
     }
 
-    async fn info(
-        &self,
-        _name: &CounterName,
-    ) -> Result<Option<crate::store::CounterRecord>, StoreError> {
-        todo!("named counters")
+    async fn info(&self, name: &CounterName) -> Result<Option<CounterRecord>, StoreError> {
+        let pool = self.sql.ready().await?;
+        let row: Option<RecordRow> =
+            sqlx::query_as(select_record!("WHERE namespace = ?1 AND key = ?2"))
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .fetch_optional(pool)
+                .await
+                .map_err(|err| self.sql.error(err))?;
+        row.map(|row| row.into_record(Backend::Sqlite)).transpose()
     }
-    async fn create(
-        &self,
-        _name: &CounterName,
-        _counter: &crate::store::NewCounter,
-    ) -> Result<bool, StoreError> {
-        todo!("named counters")
+
+    async fn create(&self, name: &CounterName, counter: &NewCounter) -> Result<bool, StoreError> {
+        let pool = self.sql.ready().await?;
+        // `ON CONFLICT … DO NOTHING`, not `INSERT OR IGNORE`, which would also swallow a
+        // failed CHECK.
+        let done = sqlx::query(
+            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                   enable_reset, update_lowerbound, update_upperbound) \
+             VALUES (?1, ?2, ?3, ?4, ?4, ?5, ?6, ?7, ?8) \
+             ON CONFLICT (namespace, key) DO NOTHING",
+        )
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
+        .bind(counter.value)
+        .bind(now_millis())
+        .bind(owner_bytes(counter.owner.as_ref()))
+        .bind(counter.rules.enable_reset)
+        .bind(counter.rules.lower_bound)
+        .bind(counter.rules.upper_bound)
+        .execute(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        Ok(done.rows_affected() == 1)
     }
-    async fn set(&self, _name: &CounterName, _value: i64) -> Result<Option<i64>, StoreError> {
-        todo!("named counters")
+
+    async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
+        let pool = self.sql.ready().await?;
+        // RETURNING sees only the new row, so the old value is read first, inside a
+        // transaction that holds the write lock from its start: no other writer can change the
+        // row in between. Dropping the transaction (an error, the deadline) rolls it back.
+        let mut tx = self.write_transaction(pool).await?;
+        let before: Option<i64> =
+            sqlx::query_scalar("SELECT value FROM counters WHERE namespace = ?1 AND key = ?2")
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|err| self.sql.error(err))?;
+        if before.is_some() {
+            sqlx::query(
+                "UPDATE counters SET value = ?3, updated_at = ?4 \
+                 WHERE namespace = ?1 AND key = ?2",
+            )
+            .bind(name.namespace().as_str())
+            .bind(name.key().as_str())
+            .bind(value)
+            .bind(now_millis())
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| self.sql.error(err))?;
+        }
+        tx.commit().await.map_err(|err| self.sql.error(err))?;
+        Ok(before)
     }
-    async fn add(
-        &self,
-        _name: &CounterName,
-        _amount: i64,
-    ) -> Result<crate::store::AddOutcome, StoreError> {
-        todo!("named counters")
+
+    async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
+        let pool = self.sql.ready().await?;
+        // The update applies only when the value is in the range `add_range` computed. When
+        // it does not, the value is read in the same write transaction, so a missing counter
+        // and one out of range are told apart by the state the update saw.
+        let (low, high) = add_range(amount);
+        let mut tx = self.write_transaction(pool).await?;
+        let added: Option<i64> = sqlx::query_scalar(
+            "UPDATE counters SET value = value + ?3, updated_at = ?4 \
+             WHERE namespace = ?1 AND key = ?2 AND value BETWEEN ?5 AND ?6 \
+             RETURNING value",
+        )
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
+        .bind(amount)
+        .bind(now_millis())
+        .bind(low)
+        .bind(high)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        let outcome = match added {
+            Some(added) => AddOutcome::Added(added),
+            None => {
+                let current: Option<i64> = sqlx::query_scalar(
+                    "SELECT value FROM counters WHERE namespace = ?1 AND key = ?2",
+                )
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(|err| self.sql.error(err))?;
+                current.map_or(AddOutcome::Missing, |current| AddOutcome::OutOfRange {
+                    current,
+                })
+            }
+        };
+        tx.commit().await.map_err(|err| self.sql.error(err))?;
+        Ok(outcome)
     }
-    async fn delete(&self, _name: &CounterName) -> Result<bool, StoreError> {
-        todo!("named counters")
+
+    async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
+        let pool = self.sql.ready().await?;
+        let done = sqlx::query("DELETE FROM counters WHERE namespace = ?1 AND key = ?2")
+            .bind(name.namespace().as_str())
+            .bind(name.key().as_str())
+            .execute(pool)
+            .await
+            .map_err(|err| self.sql.error(err))?;
+        Ok(done.rows_affected() == 1)
     }
+
     async fn list(
         &self,
-        _namespace: &crate::store::Name,
-        _after: Option<&crate::store::Name>,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::Listed>, StoreError> {
-        todo!("named counters")
+        namespace: &Name,
+        after: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let pool = self.sql.ready().await?;
+        // Keyset paging on the primary key; every key is longer than '', so no cursor starts
+        // at ''.
+        let rows: Vec<(String, i64)> = sqlx::query_as(
+            "SELECT key, value FROM counters WHERE namespace = ?1 AND key > ?2 \
+             ORDER BY key LIMIT ?3",
+        )
+        .bind(namespace.as_str())
+        .bind(after.map_or("", Name::as_str))
+        .bind(page_limit(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        rows.into_iter()
+            .map(|row| listed(Backend::Sqlite, row))
+            .collect()
     }
+
     async fn scan(
         &self,
-        _after: Option<&CounterName>,
-        _limit: usize,
-    ) -> Result<Vec<crate::store::CounterRecord>, StoreError> {
-        todo!("named counters")
+        after: Option<&CounterName>,
+        limit: usize,
+    ) -> Result<Vec<CounterRecord>, StoreError> {
+        let pool = self.sql.ready().await?;
+        let (namespace, key) = after.map_or(("", ""), |name| {
+            (name.namespace().as_str(), name.key().as_str())
+        });
+        let rows: Vec<RecordRow> = sqlx::query_as(select_record!(
+            "WHERE (namespace, key) > (?1, ?2) ORDER BY namespace, key LIMIT ?3"
+        ))
+        .bind(namespace)
+        .bind(key)
+        .bind(page_limit(limit))
+        .fetch_all(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        rows.into_iter()
+            .map(|row| row.into_record(Backend::Sqlite))
+            .collect()
     }
-    async fn restore(&self, _record: &crate::store::CounterRecord) -> Result<(), StoreError> {
-        todo!("named counters")
+
+    async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
+        let pool = self.sql.ready().await?;
+        sqlx::query(
+            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                   enable_reset, update_lowerbound, update_upperbound) \
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+             ON CONFLICT (namespace, key) DO UPDATE \
+             SET value = excluded.value, created_at = excluded.created_at, \
+                 updated_at = excluded.updated_at, owner_hash = excluded.owner_hash, \
+                 enable_reset = excluded.enable_reset, \
+                 update_lowerbound = excluded.update_lowerbound, \
+                 update_upperbound = excluded.update_upperbound",
+        )
+        .bind(record.name.namespace().as_str())
+        .bind(record.name.key().as_str())
+        .bind(record.value)
+        .bind(record.created_at)
+        .bind(record.updated_at)
+        .bind(owner_bytes(record.owner.as_ref()))
+        .bind(record.rules.enable_reset)
+        .bind(record.rules.lower_bound)
+        .bind(record.rules.upper_bound)
+        .execute(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        Ok(())
     }
 }

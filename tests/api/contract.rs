@@ -667,3 +667,114 @@ async fn sqlite_creates_missing_directories() {
     );
     assert!(path.exists(), "{} was not created", path.display());
 }
+
+/// The last migration of the schema before named counters: one row per `name`.
+const BEFORE_NAMED_COUNTERS: i64 = 20261124000001;
+
+/// The migrations of `backend` (`migrations/postgres` or `migrations/sqlite`), read from disk.
+async fn migrations_of(backend: Backend) -> sqlx::migrate::Migrator {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(backend.as_str());
+    sqlx::migrate::Migrator::new(dir)
+        .await
+        .expect("read the migrations")
+}
+
+/// A store opened over a database that a tally from before named counters filled:
+/// `visitor_count` = 41 and `tick_count` = 5 (last changed at `tick_updated_at`, in ms) move to
+/// the default namespace with their values and times; `page:home`, a name the new rule refuses,
+/// is not lost but kept aside, and the store works around it.
+async fn old_counters_carry_over(store: &Store, tick_updated_at: i64) {
+    let visitors = CounterName::default_counter();
+    assert_eq!(store.get(&visitors).await.expect("get"), 41);
+    assert_eq!(store.increment(&visitors, 1).await.expect("hit"), 42);
+    let tick = CounterName::parse("tick_count").expect("valid name");
+    assert_eq!(
+        store.info(&tick).await.expect("info"),
+        Some(CounterRecord {
+            name: tick.clone(),
+            value: 5,
+            created_at: tick_updated_at,
+            updated_at: tick_updated_at,
+            owner: None,
+            rules: UpdateRules::HIT_CREATED,
+        })
+    );
+    let names: Vec<String> = store
+        .scan(None, 10)
+        .await
+        .expect("scan")
+        .iter()
+        .map(|record| record.name.to_string())
+        .collect();
+    assert_eq!(names, ["default/tick_count", "default/visitor_count"]);
+}
+
+/// A PostgreSQL database migrated and filled by the old schema keeps its counts.
+#[tokio::test]
+async fn postgres_upgrade_keeps_old_counters() {
+    use sqlx::{Connection, PgConnection};
+    let fixture = StoreFixture::new(Backend::Postgres).await;
+    let url = fixture.url.clone().expect("postgres fixture has a URL");
+    let mut conn = PgConnection::connect(&url).await.expect("connect");
+    migrations_of(Backend::Postgres)
+        .await
+        .run_to(BEFORE_NAMED_COUNTERS, &mut conn)
+        .await
+        .expect("the old schema");
+    sqlx::query(
+        "INSERT INTO counters (name, value, updated_at) VALUES \
+         ('visitor_count', 41, now()), \
+         ('tick_count', 5, '2026-11-30 12:34:56.789+00'), \
+         ('page:home', 3, now())",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("old rows");
+    let store = fixture.open(Duration::from_secs(5));
+    old_counters_carry_over(&store, 1_796_042_096_789).await;
+    let kept: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM legacy_counters")
+        .fetch_all(&mut conn)
+        .await
+        .expect("legacy rows");
+    assert_eq!(kept, [("page:home".to_owned(), 3)]);
+    store.close().await;
+}
+
+/// An SQLite file migrated and filled by the old schema keeps its counts.
+#[tokio::test]
+async fn sqlite_upgrade_keeps_old_counters() {
+    use sqlx::{ConnectOptions, sqlite::SqliteConnectOptions};
+    let fixture = StoreFixture::new(Backend::Sqlite).await;
+    let url = fixture.url.clone().expect("sqlite fixture has a URL");
+    let options: SqliteConnectOptions = url.parse().expect("sqlite URL");
+    let mut conn = options
+        .create_if_missing(true)
+        .connect()
+        .await
+        .expect("create the file");
+    migrations_of(Backend::Sqlite)
+        .await
+        .run_to(BEFORE_NAMED_COUNTERS, &mut conn)
+        .await
+        .expect("the old schema");
+    // The old `updated_at` was CURRENT_TIMESTAMP: UTC text, whole seconds.
+    sqlx::query(
+        "INSERT INTO counters (name, value, updated_at) VALUES \
+         ('visitor_count', 41, CURRENT_TIMESTAMP), \
+         ('tick_count', 5, '2026-11-30 12:34:56'), \
+         ('page:home', 3, CURRENT_TIMESTAMP)",
+    )
+    .execute(&mut conn)
+    .await
+    .expect("old rows");
+    let store = fixture.open(Duration::from_secs(5));
+    old_counters_carry_over(&store, 1_796_042_096_000).await;
+    let kept: Vec<(String, i64)> = sqlx::query_as("SELECT name, value FROM legacy_counters")
+        .fetch_all(&mut conn)
+        .await
+        .expect("legacy rows");
+    assert_eq!(kept, [("page:home".to_owned(), 3)]);
+    store.close().await;
+}
