@@ -229,7 +229,7 @@ impl RedisStore {
 }
 
 /// The arguments of a reading `info`: the time is only written together with an entry.
-pub fn info_args() -> Vec<Vec<u8>> {
+fn info_args() -> Vec<Vec<u8>> {
     vec![b"0".to_vec()]
 }
 

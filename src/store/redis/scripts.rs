@@ -117,7 +117,8 @@ return {'set', '1', old}
 
 /// `add(amount, now, entry)`: replies `{'added', used, count}`, `{'out_of_range', '0', count}`
 /// (nothing changed), `{'missing', '0'}` or `{'unindexed', '0'}`. A result below 0 is undone
-/// within the script, so no client ever sees it.
+/// within the script, so no client ever sees it. (`KEEPTTL`, here and in `SET`, keeps the
+/// expiry another program may have put on its key; it needs Redis 6.0 or later.)
 const ADD: &str = r"
 local amount, now, given = ARGV[1], ARGV[2], ARGV[3]
 local entry = redis.call('HGET', KEYS[2], 'entry')
