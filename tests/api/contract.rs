@@ -883,6 +883,53 @@ async fn redis_stores_only_the_token_hash() {
     assert_eq!(seen, 1, "the meta hash of {counter} has its owner");
 }
 
+/// A hit on a counter that exists is one script and no more, also through a store instance
+/// (a tally process) that did not create it: the index is written when a counter is created,
+/// never by a hit. Counted with Redis's own command statistics, on a server of its own so that
+/// no other test's commands mix in.
+#[tokio::test]
+async fn redis_hits_of_an_existing_counter_are_one_script_each() {
+    let server = crate::servers::RedisServer::start();
+    let spec = tally::store::StoreSpec::Redis(crate::helpers::redis_info(&server.url()));
+    let open = || tally::store::open(&spec, Duration::from_secs(5)).expect("open");
+    let counter = CounterName::parse("site.example/home").expect("valid name");
+    open()
+        .increment(&counter, 1)
+        .await
+        .expect("create by a hit");
+    let store = open();
+    assert_eq!(store.get(&counter).await.expect("connect"), 1);
+    let client = ::redis::Client::open(server.url().as_str()).expect("valid url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .expect("CONFIG RESETSTAT");
+    for hit in 2..=11 {
+        assert_eq!(store.increment(&counter, 1).await.expect("hit"), hit);
+    }
+    let stats: String = ::redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO");
+    let calls: std::collections::BTreeMap<&str, u64> = stats
+        .lines()
+        .filter_map(|line| {
+            let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            Some((command, rest.split(',').next()?.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(calls.get("evalsha"), Some(&10), "{calls:?}");
+    for index_command in ["zadd", "zrem", "eval", "script|load"] {
+        assert!(!calls.contains_key(index_command), "{calls:?}");
+    }
+}
+
 /// Index members that name no counter (left when tally dies between adding an entry and
 /// running its script, or between deleting a counter and its entry) are skipped by `list` and
 /// `scan`, and a counter deleted and created again is listed once.
