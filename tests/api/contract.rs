@@ -638,6 +638,362 @@ async fn redis_key_with_text_is_a_failure_not_an_outage() {
     assert_eq!(err.kind(), StoreErrorKind::Failed, "{err}");
 }
 
+/// Every key in the fixture's Redis db, listed with `SCAN`: tally itself never lists keys, this
+/// is the test looking at what it wrote.
+async fn all_redis_keys(conn: &mut ::redis::aio::MultiplexedConnection) -> BTreeSet<String> {
+    let mut keys = BTreeSet::new();
+    let mut cursor = 0_u64;
+    loop {
+        let (next, batch): (u64, Vec<String>) = ::redis::cmd("SCAN")
+            .arg(cursor)
+            .arg("COUNT")
+            .arg(100)
+            .query_async(conn)
+            .await
+            .expect("SCAN");
+        keys.extend(batch);
+        if next == 0 {
+            return keys;
+        }
+        cursor = next;
+    }
+}
+
+/// The meta hash of the counter whose value key is `value_key`.
+fn redis_meta_key(value_key: &str) -> String {
+    format!("tally:{{{value_key}}}:meta")
+}
+
+const REDIS_INDEX: &str = "tally:{index}:counters";
+
+/// The tutorial's `visitor_count`, which tally never created, is a counter like any other once
+/// tally has hit it: `info` answers (first seen at that hit) and `list` and `scan` find it.
+#[tokio::test]
+async fn redis_lists_the_tutorial_count_once_tally_has_hit_it() {
+    let (fixture, _conn) = redis_with_key("visitor_count", "41").await;
+    let store = fixture.open(Duration::from_secs(5));
+    let default = CounterName::default_counter();
+    let before = now_millis();
+    assert_eq!(store.increment(&default, 1).await.expect("hit"), 42);
+    let after = now_millis();
+    let info = store
+        .info(&default)
+        .await
+        .expect("info")
+        .expect("the tutorial's count is a counter");
+    assert_eq!(
+        (info.value, info.owner, info.rules),
+        (42, None, UpdateRules::HIT_CREATED)
+    );
+    assert!(
+        (before..=after).contains(&info.created_at),
+        "created when tally first saw it: {info:?} not within {before}..={after}"
+    );
+    assert_eq!(info.created_at, info.updated_at);
+    assert_eq!(
+        store
+            .list(default.namespace(), None, 10)
+            .await
+            .expect("list"),
+        vec![Listed {
+            key: default.key().clone(),
+            value: 42
+        }]
+    );
+    assert_eq!(store.scan(None, 10).await.expect("scan"), vec![info]);
+}
+
+/// `info` answers for a value key another program wrote and tally never touched: the times are
+/// when tally first saw it, and stay so while the other program counts on.
+#[tokio::test]
+async fn redis_info_answers_for_a_key_tally_never_wrote() {
+    let (fixture, mut conn) = redis_with_key("imported", "41").await;
+    let store = fixture.open(Duration::from_secs(5));
+    let counter = CounterName::parse("imported").expect("valid name");
+    let before = now_millis();
+    let first = store
+        .info(&counter)
+        .await
+        .expect("info")
+        .expect("a value key is a counter");
+    let after = now_millis();
+    assert_eq!(
+        (first.value, first.owner, first.rules),
+        (41, None, UpdateRules::HIT_CREATED)
+    );
+    assert!(
+        (before..=after).contains(&first.created_at),
+        "{first:?} not within {before}..={after}"
+    );
+    assert_eq!(first.created_at, first.updated_at);
+    let _: i64 = ::redis::cmd("INCR")
+        .arg("imported")
+        .query_async(&mut conn)
+        .await
+        .expect("INCR");
+    let second = store.info(&counter).await.expect("info").expect("exists");
+    assert_eq!(second, CounterRecord { value: 42, ..first });
+    assert_eq!(store.scan(None, 10).await.expect("scan"), vec![second]);
+}
+
+/// Redis Cluster keeps a Lua script to one slot, so every key of one counter must hash to the
+/// same slot. Checked with `CLUSTER KEYSLOT` over every key tally wrote (listed with `SCAN`),
+/// on a node with cluster support, as Redis answers it nowhere else.
+#[tokio::test]
+async fn redis_keys_of_one_counter_share_one_cluster_slot() {
+    let (fixture, mut conn) = redis_with_key("visitor_count", "41").await;
+    let store = fixture.open(Duration::from_secs(5));
+    let parse = |name: &str| CounterName::parse(name).expect("valid name");
+    let (visits, home, about, elsewhere, gone) = (
+        CounterName::default_counter(),
+        parse("site.example/home"),
+        parse("site.example/about"),
+        parse("other-site/home"),
+        parse("site.example/gone"),
+    );
+    store
+        .increment(&visits, 1)
+        .await
+        .expect("hit the tutorial's");
+    store.increment(&home, 1).await.expect("hit");
+    assert!(store.create(&about, &created(3)).await.expect("create"));
+    store
+        .restore(&CounterRecord {
+            name: elsewhere.clone(),
+            value: 9,
+            created_at: 1,
+            updated_at: 2,
+            owner: Some(owner(1)),
+            rules: UpdateRules::CREATED,
+        })
+        .await
+        .expect("restore");
+    assert!(store.create(&gone, &created(1)).await.expect("create"));
+    assert!(store.delete(&gone).await.expect("delete"));
+    assert_eq!(
+        store.add(&about, 2).await.expect("add"),
+        AddOutcome::Added(5)
+    );
+    assert_eq!(store.set(&home, 7).await.expect("set"), Some(1));
+
+    let counters = [&visits, &home, &about, &elsewhere];
+    let mut expected: BTreeSet<String> = BTreeSet::from([REDIS_INDEX.to_owned()]);
+    for counter in counters {
+        expected.insert(counter.storage_key());
+        expected.insert(redis_meta_key(&counter.storage_key()));
+    }
+    assert_eq!(
+        all_redis_keys(&mut conn).await,
+        expected,
+        "a value and a meta hash per counter, and the index"
+    );
+
+    let node = crate::servers::RedisServer::start_cluster_node();
+    let client = ::redis::Client::open(node.url().as_str()).expect("valid url");
+    let mut node_conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect to the cluster node");
+    for counter in counters {
+        let mut slots = BTreeSet::new();
+        for key in [
+            counter.storage_key(),
+            redis_meta_key(&counter.storage_key()),
+        ] {
+            let slot: i64 = ::redis::cmd("CLUSTER")
+                .arg("KEYSLOT")
+                .arg(&key)
+                .query_async(&mut node_conn)
+                .await
+                .expect("CLUSTER KEYSLOT");
+            slots.insert(slot);
+        }
+        assert_eq!(slots.len(), 1, "the keys of {counter} span slots {slots:?}");
+    }
+}
+
+/// A counter's owner is stored as the 32-byte hash it was given and nowhere else, in no other
+/// form: Redis holds nothing from which a token could be used.
+#[tokio::test]
+async fn redis_stores_only_the_token_hash() {
+    let (fixture, mut conn) = redis_with_key("unrelated", "1").await;
+    let store = fixture.open(Duration::from_secs(5));
+    let hash = TokenHash(std::array::from_fn(|i| {
+        u8::try_from(i).expect("small").wrapping_mul(37) ^ 0xa5
+    }));
+    let counter = CounterName::parse("site.example/owned").expect("valid name");
+    let new = NewCounter {
+        owner: Some(hash),
+        ..created(1)
+    };
+    assert!(store.create(&counter, &new).await.expect("create"));
+    store.increment(&counter, 1).await.expect("hit");
+    let hex: String = hash.0.iter().map(|byte| format!("{byte:02x}")).collect();
+
+    let meta_key = redis_meta_key(&counter.storage_key());
+    let mut seen = 0;
+    for key in all_redis_keys(&mut conn).await {
+        let kind: String = ::redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut conn)
+            .await
+            .expect("TYPE");
+        let values: Vec<(String, Vec<u8>)> = match kind.as_str() {
+            "string" => {
+                let value: Vec<u8> = ::redis::cmd("GET")
+                    .arg(&key)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("GET");
+                vec![(String::new(), value)]
+            }
+            "hash" => ::redis::cmd("HGETALL")
+                .arg(&key)
+                .query_async(&mut conn)
+                .await
+                .expect("HGETALL"),
+            "zset" => {
+                let members: Vec<Vec<u8>> = ::redis::cmd("ZRANGE")
+                    .arg(&key)
+                    .arg(0)
+                    .arg(-1)
+                    .query_async(&mut conn)
+                    .await
+                    .expect("ZRANGE");
+                members.into_iter().map(|m| (String::new(), m)).collect()
+            }
+            other => panic!("tally wrote a {other} at {key}"),
+        };
+        for (field, value) in values {
+            let text = String::from_utf8_lossy(&value);
+            if key == meta_key && field == "owner" {
+                assert_eq!(value, hash.0, "the owner is the raw 32-byte hash");
+                seen += 1;
+                continue;
+            }
+            assert!(
+                !value.windows(32).any(|w| w == hash.0.as_slice())
+                    && !text.to_ascii_lowercase().contains(&hex)
+                    && !key.contains(&hex)
+                    && !field.contains(&hex),
+                "{key} {field} holds the owner's hash"
+            );
+        }
+    }
+    assert_eq!(seen, 1, "the meta hash of {counter} has its owner");
+}
+
+/// A hit on a counter that exists is one script and no more, also through a store instance
+/// (a tally process) that did not create it: the index is written when a counter is created,
+/// never by a hit. Counted with Redis's own command statistics, on a server of its own so that
+/// no other test's commands mix in.
+#[tokio::test]
+async fn redis_hits_of_an_existing_counter_are_one_script_each() {
+    let server = crate::servers::RedisServer::start();
+    let spec = tally::store::StoreSpec::Redis(crate::helpers::redis_info(&server.url()));
+    let open = || tally::store::open(&spec, Duration::from_secs(5)).expect("open");
+    let counter = CounterName::parse("site.example/home").expect("valid name");
+    open()
+        .increment(&counter, 1)
+        .await
+        .expect("create by a hit");
+    let store = open();
+    assert_eq!(store.get(&counter).await.expect("connect"), 1);
+    let client = ::redis::Client::open(server.url().as_str()).expect("valid url");
+    let mut conn = client
+        .get_multiplexed_async_connection()
+        .await
+        .expect("connect");
+    let _: () = ::redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut conn)
+        .await
+        .expect("CONFIG RESETSTAT");
+    for hit in 2..=11 {
+        assert_eq!(store.increment(&counter, 1).await.expect("hit"), hit);
+    }
+    let stats: String = ::redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut conn)
+        .await
+        .expect("INFO");
+    let calls: std::collections::BTreeMap<&str, u64> = stats
+        .lines()
+        .filter_map(|line| {
+            let (command, rest) = line.strip_prefix("cmdstat_")?.split_once(":calls=")?;
+            Some((command, rest.split(',').next()?.parse().ok()?))
+        })
+        .collect();
+    assert_eq!(calls.get("evalsha"), Some(&10), "{calls:?}");
+    for index_command in ["zadd", "zrem", "eval", "script|load"] {
+        assert!(!calls.contains_key(index_command), "{calls:?}");
+    }
+}
+
+/// Index members that name no counter (left when tally dies between adding an entry and
+/// running its script, or between deleting a counter and its entry) are skipped by `list` and
+/// `scan`, and a counter deleted and created again is listed once.
+#[tokio::test]
+async fn redis_listings_skip_index_entries_that_name_no_counter() {
+    let (fixture, mut conn) = redis_with_key("unrelated", "1").await;
+    let store = fixture.open(Duration::from_secs(5));
+    let ns = key("site.example");
+    let kept = CounterName::new(ns.clone(), key("kept"));
+    let again = CounterName::new(ns.clone(), key("again"));
+    store.increment(&kept, 1).await.expect("hit");
+    store.increment(&again, 1).await.expect("hit");
+    assert!(store.delete(&again).await.expect("delete"));
+    store.increment(&again, 5).await.expect("hit again");
+    for member in [
+        "site.example kept 00000000000000000000000000000000",
+        "site.example never 00000000000000000000000000000000",
+        "site.example again 00000000000000000000000000000000",
+        "not a member of tally's",
+    ] {
+        let _: i64 = ::redis::cmd("ZADD")
+            .arg(REDIS_INDEX)
+            .arg(0)
+            .arg(member)
+            .query_async(&mut conn)
+            .await
+            .expect("ZADD");
+    }
+    let expected = vec![
+        Listed {
+            key: key("again"),
+            value: 5,
+        },
+        Listed {
+            key: key("kept"),
+            value: 1,
+        },
+    ];
+    assert_eq!(store.list(&ns, None, 10).await.expect("list"), expected);
+    let mut paged = Vec::new();
+    let mut cursor: Option<Name> = None;
+    loop {
+        let page = store.list(&ns, cursor.as_ref(), 1).await.expect("list");
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.key.clone());
+        paged.extend(page);
+    }
+    assert_eq!(paged, expected, "one at a time");
+    let scanned: Vec<_> = store
+        .scan(None, 10)
+        .await
+        .expect("scan")
+        .into_iter()
+        .map(|record| (record.name.to_string(), record.value))
+        .collect();
+    assert_eq!(
+        scanned,
+        [
+            ("site.example/again".to_owned(), 5),
+            ("site.example/kept".to_owned(), 1)
+        ]
+    );
+}
+
 /// The embedded store keeps its counts when it is closed and opened again (a restart).
 #[tokio::test]
 async fn sqlite_counts_survive_reopening() {

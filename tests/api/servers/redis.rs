@@ -41,13 +41,22 @@ pub struct RedisServer {
     temp_dir: Mutex<Option<TempDir>>,
     /// `--appendonly yes`: data survives `stop` + `start_again`, as with compose's Redis.
     append_only: bool,
+    /// `--cluster-enabled yes`, see [`RedisServer::start_cluster_node`].
+    cluster_node: bool,
 }
 
 impl RedisServer {
     /// Like [`RedisServer::start`], with append-only persistence in its temp dir, so that
     /// counts survive [`RedisServer::stop`] and [`RedisServer::start_again`].
     pub fn start_persistent() -> RedisServer {
-        Self::start_with(true)
+        Self::start_with(true, false)
+    }
+
+    /// Like [`RedisServer::start`], with cluster support on and no slots assigned: a node that
+    /// serves no data but answers `CLUSTER KEYSLOT`, which Redis refuses on a server without
+    /// cluster support.
+    pub fn start_cluster_node() -> RedisServer {
+        Self::start_with(false, true)
     }
 
     /// Starts `redis-server` on a free 127.0.0.1 port and blocks until it
@@ -56,10 +65,10 @@ impl RedisServer {
     /// Panics with install instructions if `redis-server` is missing, and
     /// with its log if it does not start.
     pub fn start() -> RedisServer {
-        Self::start_with(false)
+        Self::start_with(false, false)
     }
 
-    fn start_with(append_only: bool) -> RedisServer {
+    fn start_with(append_only: bool, cluster_node: bool) -> RedisServer {
         let binary = find_executable("redis-server", &redis_search_dirs()).unwrap_or_else(|| {
             panic!(
                 "The tally integration tests need `redis-server` to start a throwaway Redis \
@@ -79,6 +88,7 @@ impl RedisServer {
             child: Mutex::new(None),
             temp_dir: Mutex::new(Some(temp_dir)),
             append_only,
+            cluster_node,
         };
         // From here on, a panic drops `server`, which kills the process.
         let mut child = lock(&server.child);
@@ -182,9 +192,12 @@ impl RedisServer {
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly"])
             .arg(if self.append_only { "yes" } else { "no" })
             .args(["--databases", "1024", "--dir"])
-            .arg(&self.dir)
-            .current_dir(&self.dir)
-            .stdin(Stdio::null());
+            .arg(&self.dir);
+        if self.cluster_node {
+            cmd.args(["--cluster-enabled", "yes", "--cluster-config-file"])
+                .arg(self.dir.join("nodes.conf"));
+        }
+        cmd.current_dir(&self.dir).stdin(Stdio::null());
         if !test_log() {
             let log = OpenOptions::new()
                 .create(true)

@@ -1,0 +1,199 @@
+//! Where the Redis store keeps what: the key of a counter's value, of its meta hash, of the
+//! index, and the index's members.
+//!
+//! Every key of one counter carries the value key `K` as its Redis Cluster hash tag
+//! (`tally:{K}:meta`), so one script can touch all of them: `K` itself has no braces, and a key
+//! without a tag is hashed whole, so `K` and `{K}` land in the same slot. The index lives under
+//! a tag of its own, `{index}`, and no command ever names it together with a counter's keys.
+
+use crate::store::{CounterName, Name};
+
+/// The one sorted set that `list` and `scan` page through. Every member has score 0, so Redis
+/// orders them by bytes and `ZRANGEBYLEX` pages by key.
+pub const INDEX: &str = "tally:{index}:counters";
+
+/// Separates namespace, key and entry in an index member. It sorts before every character a
+/// name may hold (`-`, 0x2D, is the lowest), so members order by namespace, then key, exactly
+/// as [`CounterName`] does (`abc` before `abc-x`, as `abc\x20…` sorts before `abc-…`).
+const SEPARATOR: char = ' ';
+
+/// Sorts after every character of an entry id (hexadecimal digits) and before none of a name's,
+/// so `…key\x20\x7f` lies after every member of `key` and before those of any longer key.
+const PAST_ENTRIES: char = '\x7f';
+
+/// The key of the value: the bare key in the default namespace (`visitor_count`),
+/// `namespace/key` otherwise.
+pub fn value_key(name: &CounterName) -> String {
+    name.storage_key()
+}
+
+/// The hash of everything else stored about the counter, in the value key's slot.
+pub fn meta_key(name: &CounterName) -> String {
+    format!("tally:{{{}}}:meta", name.storage_key())
+}
+
+/// A fresh entry id: 32 hexadecimal digits, never used before (a random UUID).
+pub fn new_entry() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// The index member `namespace key entry` of one counter.
+pub fn member(name: &CounterName, entry: &str) -> String {
+    format!(
+        "{}{SEPARATOR}{}{SEPARATOR}{entry}",
+        name.namespace(),
+        name.key()
+    )
+}
+
+/// The counter and entry id of an index member, or `None` if it is not one tally wrote.
+pub fn parse_member(member: &[u8]) -> Option<(CounterName, String)> {
+    let member = std::str::from_utf8(member).ok()?;
+    let mut parts = member.split(SEPARATOR);
+    let (namespace, key, entry) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || entry.is_empty() {
+        return None;
+    }
+    let name = CounterName::parts(namespace, key).ok()?;
+    Some((name, entry.to_owned()))
+}
+
+/// The `ZRANGEBYLEX` bounds (min, max) of the members of `namespace` whose key comes after
+/// `after`, or of all of them.
+pub fn namespace_range(namespace: &Name, after: Option<&Name>) -> (String, String) {
+    let min = match after {
+        Some(key) => format!("({namespace}{SEPARATOR}{key}{SEPARATOR}{PAST_ENTRIES}"),
+        None => format!("({namespace}{SEPARATOR}"),
+    };
+    (min, format!("({namespace}{SEPARATOR}{PAST_ENTRIES}"))
+}
+
+/// The `ZRANGEBYLEX` bounds (min, max) of every member after the counter `after`, or of all.
+pub fn scan_range(after: Option<&CounterName>) -> (String, String) {
+    let min = match after {
+        Some(name) => format!(
+            "({}{SEPARATOR}{}{SEPARATOR}{PAST_ENTRIES}",
+            name.namespace(),
+            name.key()
+        ),
+        None => "-".to_owned(),
+    };
+    (min, "+".to_owned())
+}
+
+/// The `ZRANGEBYLEX` bound just after `member`, to continue a page from there.
+pub fn after_member(member: &[u8]) -> Vec<u8> {
+    let mut bound = Vec::with_capacity(member.len() + 1);
+    bound.push(b'(');
+    bound.extend_from_slice(member);
+    bound
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn name(name: &str) -> CounterName {
+        CounterName::parse(name).expect("valid name")
+    }
+
+    /// Whether `member` lies within the exclusive or inclusive `ZRANGEBYLEX` bounds.
+    fn within(member: &str, (min, max): &(String, String)) -> bool {
+        let above = match min.as_str() {
+            "-" => true,
+            min => match min.split_at(1) {
+                ("(", min) => member > min,
+                (_, min) => member >= min,
+            },
+        };
+        let below = match max.as_str() {
+            "+" => true,
+            max => match max.split_at(1) {
+                ("(", max) => member < max,
+                (_, max) => member <= max,
+            },
+        };
+        above && below
+    }
+
+    #[test]
+    fn every_key_of_a_counter_carries_its_value_key_as_hash_tag() {
+        let home = name("site.example/home");
+        assert_eq!(value_key(&home), "site.example/home");
+        assert_eq!(meta_key(&home), "tally:{site.example/home}:meta");
+        let visits = CounterName::default_counter();
+        assert_eq!(value_key(&visits), "visitor_count");
+        assert_eq!(meta_key(&visits), "tally:{visitor_count}:meta");
+    }
+
+    #[test]
+    fn members_round_trip_and_order_like_counter_names() {
+        let entry = new_entry();
+        assert_eq!(entry.len(), 32);
+        let names = [
+            "abc/zzz",
+            "abc-x/aaa",
+            "abc/zz9",
+            "abc.c/a-b",
+            "abcd/xyz",
+            "abc/zz9-1",
+            "abc/zz9.1",
+            "abc/zz9_1",
+        ]
+        .map(name);
+        let mut by_member: Vec<CounterName> = names.to_vec();
+        by_member.sort_by_key(|n| member(n, &entry));
+        let mut by_name = names.to_vec();
+        by_name.sort();
+        assert_eq!(by_member, by_name);
+        for n in &names {
+            assert_eq!(
+                parse_member(member(n, &entry).as_bytes()),
+                Some((n.clone(), entry.clone()))
+            );
+        }
+        for odd in [
+            "",
+            "nsp key",
+            "nsp key e extra",
+            "n key e",
+            "nsp key ",
+            "nsp/x key e",
+        ] {
+            assert_eq!(parse_member(odd.as_bytes()), None, "{odd:?}");
+        }
+    }
+
+    #[test]
+    fn ranges_hold_exactly_the_members_after_the_cursor() {
+        let entry = new_entry();
+        let ns = Name::parse("namespace", "abc").expect("valid");
+        let k = |k: &str| Name::parse("key", k).expect("valid");
+        let cursor = k("key");
+        let inside = ["abc/key-1", "abc/key1", "abc/kez", "abc/zzz"];
+        let outside = [
+            "abc/key",
+            "abc/kex",
+            "abc/KEY",
+            "abc-x/zzz",
+            "abcd/aaa",
+            "aaa/zzz",
+        ];
+        let range = namespace_range(&ns, Some(&cursor));
+        for n in inside {
+            assert!(within(&member(&name(n), &entry), &range), "{n}");
+        }
+        for n in outside {
+            assert!(!within(&member(&name(n), &entry), &range), "{n}");
+        }
+        let whole = namespace_range(&ns, None);
+        assert!(within(&member(&name("abc/key"), &entry), &whole));
+        assert!(!within(&member(&name("abc-x/key"), &entry), &whole));
+        assert!(!within(&member(&name("abcd/key"), &entry), &whole));
+        let scan = scan_range(Some(&name("abc/key")));
+        assert!(within(&member(&name("abc/key-1"), &entry), &scan));
+        assert!(within(&member(&name("abc-x/aaa"), &entry), &scan));
+        assert!(!within(&member(&name("abc/key"), &entry), &scan));
+        assert!(!within(&member(&name("aaa/zzz"), &entry), &scan));
+    }
+}
