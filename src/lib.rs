@@ -13,6 +13,7 @@
 //!   nothing of HTTP.
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
+//! - [`badge`]: badge query checks, the SVG badge; no HTTP, no stores.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: one file per subcommand (`serve`, `migrate`, `tick`, `healthcheck` and
@@ -22,6 +23,7 @@
 //! `src/main.rs` only loads `.env`, parses, builds the [`config::Config`], initialises logging
 //! and calls [`commands::run`].
 
+pub mod badge;
 pub mod cli;
 pub mod commands;
 pub mod config;
