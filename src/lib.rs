@@ -13,7 +13,7 @@
 //!   nothing of HTTP.
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
-//! - [`badge`]: badge query checks, the SVG badge; no HTTP, no stores.
+//! - [`badge`]: badge query checks, the SVG badge and the 1×1 GIF; no HTTP, no stores.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: one file per subcommand (`serve`, `migrate`, `tick`, `healthcheck` and

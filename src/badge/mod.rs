@@ -1,9 +1,9 @@
-//! Badges: what a counter looks like in a README or on a page.
+//! Badges and the tracking pixel: what a counter looks like in a README or on a page.
 //!
-//! This module turns a badge request's query string into a checked [`BadgeQuery`] and draws a
-//! count as an SVG badge ([`render_svg`]). It knows nothing of HTTP or of stores: the web
-//! layer reads the count, calls these, and turns a [`BadgeQueryError`] into
-//! `400 {"error": "invalid_query", ...}`.
+//! This module turns a badge request's query string into a checked [`BadgeQuery`], draws a
+//! count as an SVG badge ([`render_svg`]) and holds the 1×1 transparent GIF
+//! ([`PIXEL_GIF`]). It knows nothing of HTTP or of stores: the web layer reads the count,
+//! calls these, and turns a [`BadgeQueryError`] into `400 {"error": "invalid_query", ...}`.
 //!
 //! # Why the `shields` crate
 //!
@@ -35,6 +35,7 @@
 
 mod color;
 mod error;
+mod pixel;
 mod query;
 mod style;
 mod svg;
@@ -42,6 +43,7 @@ mod svg;
 pub use self::{
     color::{BadgeColor, COLOR_NAMES, COLOR_PATTERN, DEFAULT_COLOR},
     error::BadgeQueryError,
+    pixel::PIXEL_GIF,
     query::{BadgeQuery, COUNT_VALUES, DEFAULT_COUNT, DEFAULT_LABEL, LABEL_MAX_CHARS},
     style::{BadgeStyle, DEFAULT_STYLE, STYLES},
     svg::{BadgeOptions, render_svg},
