@@ -10,6 +10,7 @@
 //! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
 //! for anything else that could hang.
 
+mod client_ip;
 mod counter;
 mod error;
 mod health;
@@ -37,6 +38,7 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use client_ip::ClientIp;
 pub use error::{AppError, RETRY_AFTER_SECONDS};
 pub use pages::WELCOME;
 
