@@ -18,6 +18,7 @@ mod hello;
 mod metrics;
 mod negotiate;
 mod pages;
+mod rate_limit;
 
 use std::{
     sync::{Arc, LazyLock},
@@ -41,6 +42,9 @@ use tracing::Level;
 pub use client_ip::ClientIp;
 pub use error::{AppError, RETRY_AFTER_SECONDS};
 pub use pages::WELCOME;
+pub use rate_limit::{
+    RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, RateLimiter, enforce, limit_routes,
+};
 
 use crate::{
     greeting::Greeter,
