@@ -137,6 +137,16 @@ pub struct Settings {
     /// Set when `database_uri` came from the `DATABASE_URL` alias, so errors name that variable.
     #[arg(skip)]
     pub database_uri_from_alias: bool,
+
+    /// Requests one client address may make per window on the rate-limited API routes, as
+    /// N/duration (e.g. 30/10s or 100/1m), or off [default: 30/10s]
+    #[arg(long, env = "RATE_LIMIT", global = true)]
+    pub rate_limit: Option<String>,
+
+    /// Proxies whose X-Forwarded-For/Forwarded headers name the client: comma-separated IP
+    /// addresses and CIDR networks, e.g. 10.0.0.0/8,::1 [default: none]
+    #[arg(long, env = "TRUSTED_PROXIES", global = true)]
+    pub trusted_proxies: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Args)]

@@ -13,6 +13,7 @@
 //!   nothing of HTTP.
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
+//! - [`badge`]: badge query checks, the SVG badge and the 1×1 GIF; no HTTP, no stores.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`server`]: serves HTTP/1.1 connection by connection, with the header and keep-alive
 //!   timeouts, the connection cap and the bounded shutdown drain.
@@ -24,6 +25,7 @@
 //! `src/main.rs` only loads `.env`, parses, builds the [`config::Config`], initialises logging
 //! and calls [`commands::run`].
 
+pub mod badge;
 pub mod cli;
 pub mod commands;
 pub mod config;

@@ -10,14 +10,16 @@
 //! cap), `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
-//! own settings), `redaction` ([`redact`]) and `parse` (the port and duration parsers several
-//! of them share). This file assembles [`Config`] and re-exports the public names, so other
-//! code uses `crate::config::…` and never a submodule.
+//! own settings), `limits` (the rate limit and the trusted proxies), `redaction` ([`redact`])
+//! and `parse` (the port and duration parsers several of them share). This file assembles
+//! [`Config`] and re-exports the public names, so other code uses `crate::config::…` and never
+//! a submodule.
 
 mod admin;
 mod connections;
 mod environment;
 mod error;
+mod limits;
 mod logging;
 mod parse;
 mod redaction;
@@ -38,6 +40,7 @@ pub use self::{
     },
     environment::load_dotenv,
     error::ConfigError,
+    limits::{DEFAULT_RATE_LIMIT, RateLimit, TrustedProxies},
     logging::{LogConfig, LogFormat},
     redaction::redact,
     server::{DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STORE_TIMEOUT},
@@ -47,6 +50,7 @@ pub use self::{
 };
 use self::{
     admin::parse_admin_token,
+    limits::{parse_rate_limit, parse_trusted_proxies},
     logging::parse_log,
     parse::{parse_duration, parse_port},
     server::{own_healthz, parse_healthcheck_url, parse_host},
@@ -77,6 +81,10 @@ pub struct Config {
     pub admin_token: Option<TokenHash>,
     /// Timeouts and the connection cap that keep slow clients from holding the server.
     pub server: ServerLimits,
+    /// `RATE_LIMIT`, per client address on the routes that are limited; `None` when `off`.
+    pub rate_limit: Option<RateLimit>,
+    /// `TRUSTED_PROXIES`: the peers whose forwarding headers name the client.
+    pub trusted_proxies: TrustedProxies,
 }
 
 impl Config {
@@ -97,6 +105,8 @@ impl Config {
             healthcheck_url: own_healthz(IpAddr::from([127, 0, 0, 1]), DEFAULT_PORT),
             admin_token: None,
             server: ServerLimits::default(),
+            rate_limit: Some(DEFAULT_RATE_LIMIT),
+            trusted_proxies: TrustedProxies::default(),
         }
     }
 
@@ -123,6 +133,8 @@ impl Config {
         };
         let admin_token = parse_admin_token(settings.admin_token.as_deref())?;
         let server = ServerLimits::from_settings(settings)?;
+        let rate_limit = parse_rate_limit(settings)?;
+        let trusted_proxies = parse_trusted_proxies(settings)?;
         Ok(Config {
             host,
             port,
@@ -134,6 +146,8 @@ impl Config {
             healthcheck_url,
             admin_token,
             server,
+            rate_limit,
+            trusted_proxies,
         })
     }
 }

@@ -51,7 +51,7 @@ pub(super) async fn run(
                 registry.spawn(move |state| {
                     async move {
                         let _slot = slot;
-                        connection::serve(stream, state, router, timeouts).await;
+                        connection::serve(stream, peer, state, router, timeouts).await;
                     }
                     .instrument(tracing::debug_span!("connection", %peer))
                 });

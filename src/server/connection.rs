@@ -14,7 +14,7 @@
 //!   written (a response being written to a client that does not read is bounded by
 //!   `KEEPALIVE_TIMEOUT`, as idleness is).
 
-use std::{sync::Arc, time::Duration};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use hyper::server::conn::http1;
@@ -42,12 +42,13 @@ const HYPER_HEADER_TIMEOUT_AT_MOST: Duration = Duration::from_secs(365 * 24 * 36
 
 pub(super) async fn serve(
     stream: TcpStream,
+    peer: SocketAddr,
     state: Arc<ConnectionState>,
     router: Router,
     timeouts: Timeouts,
 ) {
     let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
-    let service = TrackedService::new(router, state.clone());
+    let service = TrackedService::new(router, peer, state.clone());
     let mut conn = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(

@@ -1,11 +1,14 @@
 //! Wrappers that report a connection's activity to its [`ConnectionState`]: the socket (bytes
 //! arrived), the service (a request head arrived) and the response body (the response was
-//! handed over whole, or abandoned).
+//! handed over whole, or abandoned). The service also gives each request the peer's address,
+//! as `ConnectInfo<SocketAddr>`, the way `axum::serve` does with connect info: the client
+//! address (`src/web/client_ip.rs`) starts from it.
 
 use std::{
     convert::Infallible,
     future::Future,
     io,
+    net::SocketAddr,
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -14,6 +17,7 @@ use std::{
 use axum::{
     Router,
     body::{Body, Bytes},
+    extract::ConnectInfo,
     http::{Request, Response},
 };
 use hyper::body::{Frame, Incoming, SizeHint};
@@ -84,16 +88,21 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
 }
 
 /// The router as a hyper service that marks each request in flight until its response body
-/// is done with.
+/// is done with, and hands it the peer's address.
 #[derive(Clone)]
 pub(super) struct TrackedService {
     router: Router,
+    peer: SocketAddr,
     state: Arc<ConnectionState>,
 }
 
 impl TrackedService {
-    pub fn new(router: Router, state: Arc<ConnectionState>) -> Self {
-        TrackedService { router, state }
+    pub fn new(router: Router, peer: SocketAddr, state: Arc<ConnectionState>) -> Self {
+        TrackedService {
+            router,
+            peer,
+            state,
+        }
     }
 }
 
@@ -102,7 +111,8 @@ impl hyper::service::Service<Request<Incoming>> for TrackedService {
     type Error = Infallible;
     type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
 
-    fn call(&self, request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
         let in_flight = InFlight::start(self.state.clone());
         let router = self.router.clone();
         Box::pin(async move {

@@ -12,7 +12,10 @@ use axum::{
 };
 use serde_json::json;
 
-use crate::store::{Backend, CounterName, StoreError, StoreErrorKind};
+use crate::{
+    config::RateLimit,
+    store::{Backend, CounterName, StoreError, StoreErrorKind},
+};
 
 /// Seconds a client should wait before retrying after a 503. Short: most outages tally sees are
 /// restarts of PostgreSQL or Redis.
@@ -78,6 +81,15 @@ pub enum AppError {
     #[error("{path} does not accept {method}")]
     MethodNotAllowed { method: String, path: String },
 
+    /// 429 with `Retry-After`: this client address used up `RATE_LIMIT` for the current
+    /// window; `retry_after` is the whole seconds until it resets (at least 1).
+    #[error(
+        "more than {} requests in {} from this address; try again in {retry_after} s",
+        limit.requests(),
+        humantime::format_duration(limit.window())
+    )]
+    RateLimited { limit: RateLimit, retry_after: u64 },
+
     /// 500: anything else. Logged with its cause; the client gets a generic message.
     #[error("internal error")]
     Internal(#[source] Box<dyn std::error::Error + Send + Sync + 'static>),
@@ -108,6 +120,7 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -127,6 +140,7 @@ impl AppError {
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::NotFound { .. } => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
+            AppError::RateLimited { .. } => "rate_limited",
             AppError::Internal(_) => "internal",
         }
     }
@@ -154,6 +168,11 @@ impl IntoResponse for AppError {
             response
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+        }
+        if let AppError::RateLimited { retry_after, .. } = self {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(retry_after.max(1)));
         }
         response
     }

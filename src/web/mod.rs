@@ -9,8 +9,14 @@
 //! are recorded under the matched route and the request is bounded by a deadline. Store calls
 //! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
 //! for anything else that could hang.
+//!
+//! Pieces for the counting API, put on its routes where they are built: [`limit_routes`] (the
+//! per-client rate limit), [`api_cors`] (CORS for any origin) and the [`ClientIp`] extractor
+//! they rest on.
 
 mod api;
+mod client_ip;
+mod cors;
 mod counter;
 mod error;
 mod health;
@@ -18,6 +24,7 @@ mod hello;
 mod metrics;
 mod negotiate;
 mod pages;
+mod rate_limit;
 
 use std::{
     sync::{Arc, LazyLock},
@@ -38,8 +45,13 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use client_ip::ClientIp;
+pub use cors::api_cors;
 pub use error::{AppError, RETRY_AFTER_SECONDS};
 pub use pages::WELCOME;
+pub use rate_limit::{
+    RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, RateLimiter, enforce, limit_routes,
+};
 
 use crate::{
     greeting::Greeter,

@@ -7,6 +7,7 @@
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
+//! - `limits`: the rate limiter, the client address behind proxies and CORS, over TCP.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
@@ -30,5 +31,6 @@ mod compose;
 mod contract;
 mod helpers;
 mod http;
+mod limits;
 mod servers;
 mod slow_clients;

@@ -89,4 +89,23 @@
     (&[("REDIS_URL", "http://cache")], "REDIS_URL", "redis://"),
     (&[("LOG_FORMAT", "yaml")], "LOG_FORMAT", "pretty or json"),
     (&[("LOG_FORMAT", "xml")], "LOG_FORMAT", "pretty or json"),
+    (&[("RATE_LIMIT", "0/10s")], "RATE_LIMIT", "30/10s"),
+    (&[("RATE_LIMIT", "x/10s")], "RATE_LIMIT", "30/10s"),
+    (&[("RATE_LIMIT", "30/0s")], "RATE_LIMIT", "30/10s"),
+    (&[("RATE_LIMIT", "30")], "RATE_LIMIT", "30/10s"),
+    (
+        &[("TRUSTED_PROXIES", "10.0.0.0/8,proxy.local")],
+        "TRUSTED_PROXIES",
+        "10.0.0.0/8,::1",
+    ),
+    (
+        &[("TRUSTED_PROXIES", "10.0.0.0/33")],
+        "TRUSTED_PROXIES",
+        "10.0.0.0/8,::1",
+    ),
+    (
+        &[("TRUSTED_PROXIES", "2001:db8::/129")],
+        "TRUSTED_PROXIES",
+        "10.0.0.0/8,::1",
+    ),
 ]
