@@ -71,6 +71,9 @@ impl App {
                 greeter,
                 metrics,
                 admin: config.admin_token,
+                limiter: config
+                    .rate_limit
+                    .map(|limit| web::RateLimiter::new(limit, config.trusted_proxies.clone())),
             },
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.

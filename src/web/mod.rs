@@ -71,6 +71,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The hash of `ADMIN_TOKEN`; `None`: no instance admin.
     pub admin: Option<TokenHash>,
+    /// The per-client limit on the API's counting routes; `None` with `RATE_LIMIT=off`.
+    pub limiter: Option<RateLimiter>,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -80,7 +82,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(counter::router())
-        .merge(api::router())
+        .merge(api::router(state.limiter.as_ref()))
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())

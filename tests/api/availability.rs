@@ -312,6 +312,7 @@ async fn request_deadline_answers_503_with_a_body() {
         greeter: None,
         metrics: metrics.clone(),
         admin: None,
+        limiter: None,
     };
     server.pause();
     let router = tally::web::router(state, Duration::from_millis(300));

@@ -265,6 +265,7 @@ async fn hello_with_postgres_down_is_503_with_retry_after() {
 fn memory_router() -> axum::Router {
     let state = AppState {
         admin: None,
+        limiter: None,
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),

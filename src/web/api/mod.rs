@@ -9,38 +9,58 @@
 mod auth;
 mod body;
 mod counters;
+mod images;
 
 use axum::{
     Router,
     extract::DefaultBodyLimit,
     http::{HeaderValue, header},
+    middleware,
     response::Response,
-    routing::{get, post},
+    routing::{MethodRouter, get, post},
 };
 
 use body::BODY_LIMIT;
 
-use super::AppState;
+use super::{AppState, RateLimiter, api_cors, rate_limit::enforce};
 
-pub fn router() -> Router<AppState> {
+/// The API's routes. `limiter` (none with `RATE_LIMIT=off`) is put on the routes that count or
+/// create (`hit`, the badge, the pixel, `create`), and only on those methods: reading, and
+/// changing with a token, are not limited.
+pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
+    let limited = |route: MethodRouter<AppState>| match limiter {
+        Some(limiter) => {
+            route.route_layer(middleware::from_fn_with_state(limiter.clone(), enforce))
+        }
+        None => route,
+    };
     Router::new()
         .route("/api/v1/counters/{namespace}", get(counters::list))
         .route(
             "/api/v1/counters/{namespace}/{key}",
-            post(counters::create)
+            limited(post(counters::create))
                 .get(counters::info)
                 .put(counters::set)
                 .delete(counters::delete),
         )
         .route(
             "/api/v1/counters/{namespace}/{key}/hit",
-            post(counters::hit),
+            limited(post(counters::hit)),
+        )
+        .route(
+            "/api/v1/counters/{namespace}/{key}/badge.svg",
+            limited(get(images::badge)),
+        )
+        .route(
+            "/api/v1/counters/{namespace}/{key}/pixel.gif",
+            limited(get(images::pixel)),
         )
         .route(
             "/api/v1/counters/{namespace}/{key}/add",
             post(counters::add),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .layer(api_cors())
 }
 
 /// Marks a counting response as never cacheable, so GitHub's image proxy, CDNs and browsers
