@@ -5,14 +5,15 @@
 //! the cross-cutting layers (request ids, tracing, timeout, metrics) are added once, here.
 //!
 //! Layer order, outermost first: a request id is set (or kept from the client), the tracing
-//! span is opened with that id, the id is copied onto the response; after routing, metrics
+//! span is opened with that id, the id is copied onto the response, CORS answers preflights
+//! (any origin, never credentials, for every route); after routing, metrics
 //! are recorded under the matched route and the request is bounded by a deadline. Store calls
 //! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
 //! for anything else that could hang.
 //!
-//! Pieces for the counting API, put on its routes where they are built: [`limit_routes`] (the
-//! per-client rate limit), [`api_cors`] (CORS for any origin) and the [`ClientIp`] extractor
-//! they rest on.
+//! Pieces for the counting API, put on its routes where they are built: the rate limiter
+//! ([`RateLimiter`], on the methods that count or create) and the [`ClientIp`] extractor it
+//! rests on.
 
 mod api;
 mod client_ip;
@@ -120,7 +121,11 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
                         .on_response(DefaultOnResponse::new().level(Level::INFO))
                         .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
                 )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone())),
+                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
+                // Outside the routing, so that preflights reach it for every route (a
+                // `method_not_allowed_fallback` replaces the per-route layers' fallbacks) and a
+                // 429 or 404 carries the CORS headers too.
+                .layer(api_cors()),
         )
 }
 

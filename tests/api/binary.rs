@@ -499,6 +499,13 @@ fn help_documents_every_variable() {
         "RUST_LOG",
         "LOG_FORMAT",
         "HEALTHCHECK_URL",
+        "HEADER_TIMEOUT",
+        "KEEPALIVE_TIMEOUT",
+        "SHUTDOWN_TIMEOUT",
+        "MAX_CONNECTIONS",
+        "RATE_LIMIT",
+        "TRUSTED_PROXIES",
+        "ADMIN_TOKEN",
     ] {
         // clap prints `[env: NAME=]`, or `[env: NAME]` where values are hidden.
         let documented = help.contains(&format!("[env: {variable}="))

@@ -29,6 +29,7 @@ mod binary;
 mod client;
 mod compose;
 mod contract;
+mod counting_api;
 mod helpers;
 mod http;
 mod limits;

@@ -22,7 +22,7 @@ use axum::{
 
 use body::BODY_LIMIT;
 
-use super::{AppState, RateLimiter, api_cors, rate_limit::enforce};
+use super::{AppState, RateLimiter, rate_limit::enforce};
 
 /// The API's routes. `limiter` (none with `RATE_LIMIT=off`) is put on the routes that count or
 /// create (`hit`, the badge, the pixel, `create`), and only on those methods: reading, and
@@ -60,7 +60,6 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
             post(counters::add),
         )
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(api_cors())
 }
 
 /// Marks a counting response as never cacheable, so GitHub's image proxy, CDNs and browsers
