@@ -36,17 +36,20 @@ pub fn bearer(headers: &HeaderMap) -> Option<&str> {
         .filter(|token| !token.is_empty())
 }
 
+/// The 401 of a route that needs an owner's token.
+pub fn missing_token() -> AppError {
+    AppError::Unauthorized(
+        "this needs the counter's admin_token (or the instance's ADMIN_TOKEN) as Authorization: Bearer <token>".to_owned(),
+    )
+}
+
 /// Checks that the request may change `counter`: its owner's token or the admin's.
 pub fn require_owner(
     headers: &HeaderMap,
     admin: Option<&TokenHash>,
     counter: &CounterRecord,
 ) -> Result<(), AppError> {
-    let token = bearer(headers).ok_or_else(|| {
-        AppError::Unauthorized(
-            "this needs the counter's admin_token (or the instance's ADMIN_TOKEN) as Authorization: Bearer <token>".to_owned(),
-        )
-    })?;
+    let token = bearer(headers).ok_or_else(missing_token)?;
     let presented = TokenHash::of(token);
     let is_owner = counter
         .owner

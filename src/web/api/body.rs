@@ -14,7 +14,8 @@ use axum::{
     http::{HeaderValue, header},
     response::{IntoResponse, Response},
 };
-use serde::de::DeserializeOwned;
+use serde::{Deserialize, de::DeserializeOwned};
+use utoipa::IntoParams;
 
 use super::super::AppError;
 use crate::store::CounterName;
@@ -22,7 +23,7 @@ use crate::store::CounterName;
 /// The largest body the counting API reads (the import has its own, streamed limit).
 pub const BODY_LIMIT: usize = 16 * 1024;
 
-/// A JSON body, or `T::default()` for an empty one.
+/// A JSON body, or `T::default()` for an empty one or `null`.
 pub struct JsonBody<T>(pub T);
 
 impl<S, T> FromRequest<S> for JsonBody<T>
@@ -56,8 +57,9 @@ where
         if !is_json {
             return Err(AppError::UnsupportedMediaType);
         }
-        serde_json::from_slice(&bytes)
-            .map(JsonBody)
+        // `null` is the JSON way of saying "no body": the defaults, as for an empty one.
+        serde_json::from_slice::<Option<T>>(&bytes)
+            .map(|body| JsonBody(body.unwrap_or_default()))
             .map_err(|err| AppError::BadRequest(format!("the JSON body is not valid: {err}")))
     }
 }
@@ -69,11 +71,33 @@ pub fn query<T>(query: Result<Query<T>, QueryRejection>) -> Result<T, AppError> 
         .map_err(|rejection| AppError::BadRequest(rejection.body_text()))
 }
 
+/// A counter in a path: the extractor, and what the OpenAPI document declares.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct CounterParams {
+    /// 3 to 64 characters from `A-Z a-z 0-9 _ - .`
+    #[param(pattern = "^[A-Za-z0-9_.-]{3,64}$", min_length = 3, max_length = 64)]
+    pub namespace: String,
+    /// 3 to 64 characters from `A-Z a-z 0-9 _ - .`
+    #[param(pattern = "^[A-Za-z0-9_.-]{3,64}$", min_length = 3, max_length = 64)]
+    pub key: String,
+}
+
+/// A namespace in a path.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct NamespaceParams {
+    /// 3 to 64 characters from `A-Z a-z 0-9 _ - .`
+    #[param(pattern = "^[A-Za-z0-9_.-]{3,64}$", min_length = 3, max_length = 64)]
+    pub namespace: String,
+}
+
+/// A counter path as a handler receives it.
+pub type CounterPath = Result<Path<CounterParams>, PathRejection>;
+
 /// The counter named by a `/{namespace}/{key}` path, or a 400 naming the part that is wrong.
-pub fn counter_path(
-    path: Result<Path<(String, String)>, PathRejection>,
-) -> Result<CounterName, AppError> {
-    let Path((namespace, key)) =
+pub fn counter_path(path: CounterPath) -> Result<CounterName, AppError> {
+    let Path(CounterParams { namespace, key }) =
         path.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
     Ok(CounterName::parts(&namespace, &key)?)
 }
@@ -92,9 +116,9 @@ fn valid_callback(name: &str) -> bool {
 }
 
 /// `body` as JSON, or as `callback(body);` (`application/javascript`) when a callback is given.
-pub fn json_or_jsonp(
+pub fn json_or_jsonp<T: serde::Serialize>(
     callback: Option<&str>,
-    body: serde_json::Value,
+    body: &T,
 ) -> Result<Response, AppError> {
     let Some(callback) = callback else {
         return Ok(Json(body).into_response());
@@ -104,6 +128,8 @@ pub fn json_or_jsonp(
             "callback must match {CALLBACK_PATTERN}, got {callback:?}"
         )));
     }
+    let body = serde_json::to_string(body)
+        .map_err(|err| AppError::Internal(format!("cannot write JSON: {err}").into()))?;
     let mut response = format!("{callback}({body});").into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

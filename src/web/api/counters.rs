@@ -15,53 +15,67 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use serde::Deserialize;
-use serde_json::json;
+use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    auth::{new_token, require_admin, require_owner},
-    body::{JsonBody, counter_path, json_or_jsonp, query},
+    auth::{bearer, missing_token, new_token, require_admin, require_owner},
+    body::{
+        CounterParams, CounterPath, JsonBody, NamespaceParams, counter_path, json_or_jsonp, query,
+    },
     no_cache,
+    schema::{Created, ErrorBody, Info, Listed, Page, SetResult, Value},
 };
 use crate::{
     store::{AddOutcome, CounterName, CounterRecord, Name, NewCounter, UpdateRules},
     web::{AppError, AppState},
 };
 
-type CounterPath = Result<Path<(String, String)>, PathRejection>;
-
-/// The body of `create`: the first value, 0 when left out.
-#[derive(Debug, Default, Deserialize)]
+/// The body of `create` (optional): the first value, 0 when left out.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
     #[serde(default)]
+    #[schema(minimum = 0)]
     value: i64,
 }
 
 /// The body of `set`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetBody {
+    #[schema(required = true, value_type = i64, minimum = 0)]
     value: Option<i64>,
 }
 
-/// The body of `add`.
-#[derive(Debug, Default, Deserialize)]
+/// The body of `add`: a positive or negative amount (0 changes nothing).
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddBody {
+    #[schema(required = true, value_type = i64)]
     amount: Option<i64>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct JsonpQuery {
+    /// JSONP: answer `callback(body);` as `application/javascript`.
+    #[param(pattern = "^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$")]
     callback: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The last key of the previous page; any valid name.
+    #[param(pattern = "^[A-Za-z0-9_.-]{3,64}$", min_length = 3, max_length = 64)]
     cursor: Option<String>,
+    /// Counters per page, 1 to 1000 (default 100).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 1000)]
     limit: Option<String>,
+    /// JSONP: answer `callback(body);` as `application/javascript`.
+    #[param(pattern = "^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$")]
     callback: Option<String>,
 }
 
@@ -75,17 +89,33 @@ pub fn timestamp(millis: i64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
 }
 
-fn info_body(record: &CounterRecord) -> serde_json::Value {
-    json!({
-        "namespace": record.name.namespace().as_str(),
-        "key": record.name.key().as_str(),
-        "value": record.value,
-        "created_at": timestamp(record.created_at),
-        "updated_at": timestamp(record.updated_at),
-    })
+fn info_body(record: &CounterRecord) -> Info {
+    Info {
+        namespace: record.name.namespace().to_string(),
+        key: record.name.key().to_string(),
+        value: record.value,
+        created_at: timestamp(record.created_at),
+        updated_at: timestamp(record.updated_at),
+    }
 }
 
-/// `POST /api/v1/counters/{namespace}/{key}`: 201 with the owner token, shown this once.
+/// Creates a counter; the owner token in the answer is shown this once.
+#[utoipa::path(
+    post,
+    path = "/api/v1/counters/{namespace}/{key}",
+    tag = "counters",
+    params(CounterParams),
+    request_body(content = Option<CreateBody>, content_type = "application/json", description = "The first value; no body or `{}` starts at 0"),
+    responses(
+        (status = 201, description = "Created", body = Created, headers(("Location" = String, description = "The counter's URL"))),
+        (status = 400, description = "A bad name or body", body = ErrorBody),
+        (status = 409, description = "The counter exists", body = ErrorBody),
+        (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 429, description = "Over the rate limit", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     path: CounterPath,
@@ -109,12 +139,12 @@ pub async fn create(
         return Err(AppError::AlreadyExists(name));
     }
     let location = format!("/api/v1/counters/{}/{}", name.namespace(), name.key());
-    let body = json!({
-        "namespace": name.namespace().as_str(),
-        "key": name.key().as_str(),
-        "value": body.value,
-        "admin_token": token,
-    });
+    let body = Created {
+        namespace: name.namespace().to_string(),
+        key: name.key().to_string(),
+        value: body.value,
+        admin_token: token,
+    };
     let mut response = (StatusCode::CREATED, Json(body)).into_response();
     if let Ok(location) = HeaderValue::from_str(&location) {
         response.headers_mut().insert(header::LOCATION, location);
@@ -122,7 +152,22 @@ pub async fn create(
     Ok(response)
 }
 
-/// `GET /api/v1/counters/{namespace}/{key}`.
+/// A counter's value and times.
+#[utoipa::path(
+    get,
+    path = "/api/v1/counters/{namespace}/{key}",
+    tag = "counters",
+    params(CounterParams, JsonpQuery),
+    responses(
+        (status = 200, description = "The counter", content(
+            (Info = "application/json"),
+            (String = "application/javascript"),
+        )),
+        (status = 400, description = "A bad name or callback", body = ErrorBody),
+        (status = 404, description = "No such counter", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn info(
     State(state): State<AppState>,
     path: CounterPath,
@@ -135,22 +180,39 @@ pub async fn info(
         .info(&name)
         .await?
         .ok_or(AppError::CounterNotFound(name))?;
-    json_or_jsonp(params.callback.as_deref(), info_body(&record))
+    json_or_jsonp(params.callback.as_deref(), &info_body(&record))
 }
 
-/// `POST /api/v1/counters/{namespace}/{key}/hit`: +1, creating the counter at 0 first.
+/// Counts one hit, creating the counter at 0 first.
+#[utoipa::path(
+    post,
+    path = "/api/v1/counters/{namespace}/{key}/hit",
+    tag = "counters",
+    params(CounterParams),
+    responses(
+        (status = 200, description = "The new value", body = Value),
+        (status = 400, description = "A bad name", body = ErrorBody),
+        (status = 409, description = "The value would pass the largest count; nothing changed", body = ErrorBody),
+        (status = 429, description = "Over the rate limit", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn hit(State(state): State<AppState>, path: CounterPath) -> Result<Response, AppError> {
     let name = counter_path(path)?;
     let value = state.store.increment(&name, 1).await?;
-    Ok(no_cache(Json(json!({ "value": value })).into_response()))
+    Ok(no_cache(Json(Value { value }).into_response()))
 }
 
-/// The counter, after checking that the request may change it.
+/// The counter, after checking that the request may change it: no token is 401 whether or
+/// not the counter exists, then a missing counter is 404, then a token that does not own it 403.
 async fn owned(
     state: &AppState,
     headers: &HeaderMap,
     name: CounterName,
 ) -> Result<CounterRecord, AppError> {
+    if bearer(headers).is_none() {
+        return Err(missing_token());
+    }
     let record = state
         .store
         .info(&name)
@@ -160,7 +222,25 @@ async fn owned(
     Ok(record)
 }
 
-/// `PUT /api/v1/counters/{namespace}/{key}` with `{"value": N}` and the owner's token.
+/// Sets a counter's value; needs its owner's token or the admin's.
+#[utoipa::path(
+    put,
+    path = "/api/v1/counters/{namespace}/{key}",
+    tag = "counters",
+    params(CounterParams),
+    request_body(content = SetBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new and the old value", body = SetResult),
+        (status = 400, description = "A bad name or body", body = ErrorBody),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 403, description = "The token does not own the counter", body = ErrorBody),
+        (status = 404, description = "No such counter", body = ErrorBody),
+        (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn set(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -183,10 +263,35 @@ pub async fn set(
         .set(&record.name, value)
         .await?
         .ok_or(AppError::CounterNotFound(record.name))?;
-    Ok(Json(json!({ "value": value, "old_value": old })).into_response())
+    Ok(Json(SetResult {
+        value,
+        old_value: old,
+    })
+    .into_response())
 }
 
-/// `POST /api/v1/counters/{namespace}/{key}/add` with `{"amount": ±N}` and the owner's token.
+/// Adds a positive or negative amount to a counter; needs its owner's token or the admin's.
+/// A result outside 0 ..= 9223372036854775807 is refused (409) and changes nothing; an amount
+/// of 0 changes nothing and answers the value.
+#[utoipa::path(
+    post,
+    path = "/api/v1/counters/{namespace}/{key}/add",
+    tag = "counters",
+    params(CounterParams),
+    request_body(content = AddBody, content_type = "application/json"),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The new value", body = Value),
+        (status = 400, description = "A bad name or body", body = ErrorBody),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 403, description = "The token does not own the counter", body = ErrorBody),
+        (status = 404, description = "No such counter", body = ErrorBody),
+        (status = 409, description = "The result would leave 0 to 9223372036854775807; nothing changed", body = ErrorBody),
+        (status = 413, description = "The body is over 16 KiB", body = ErrorBody),
+        (status = 415, description = "The body is not JSON", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn add(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -194,12 +299,18 @@ pub async fn add(
     JsonBody(body): JsonBody<AddBody>,
 ) -> Result<Response, AppError> {
     let name = counter_path(path)?;
-    let amount = body.amount.filter(|amount| *amount != 0).ok_or_else(|| {
-        AppError::BadRequest("the body needs {\"amount\": N} with N not 0".to_owned())
-    })?;
+    let amount = body
+        .amount
+        .ok_or_else(|| AppError::BadRequest("the body needs {\"amount\": N}".to_owned()))?;
     let record = owned(&state, &headers, name).await?;
+    if amount == 0 {
+        return Ok(Json(Value {
+            value: record.value,
+        })
+        .into_response());
+    }
     match state.store.add(&record.name, amount).await? {
-        AddOutcome::Added(value) => Ok(Json(json!({ "value": value })).into_response()),
+        AddOutcome::Added(value) => Ok(Json(Value { value }).into_response()),
         AddOutcome::OutOfRange { current } => Err(AppError::Conflict(format!(
             "adding {amount} to {} would leave 0 to {}; it stays at {current}",
             record.name,
@@ -209,7 +320,22 @@ pub async fn add(
     }
 }
 
-/// `DELETE /api/v1/counters/{namespace}/{key}` with the owner's token: 204.
+/// Deletes a counter; needs its owner's token or the admin's.
+#[utoipa::path(
+    delete,
+    path = "/api/v1/counters/{namespace}/{key}",
+    tag = "counters",
+    params(CounterParams),
+    security(("bearer" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "A bad name", body = ErrorBody),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 403, description = "The token does not own the counter", body = ErrorBody),
+        (status = 404, description = "No such counter", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn delete(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -223,14 +349,32 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-/// `GET /api/v1/counters/{namespace}?cursor=&limit=` with the admin token: one page, by key.
+/// One page of a namespace's counters, by key (byte order); needs the admin's token.
+#[utoipa::path(
+    get,
+    path = "/api/v1/counters/{namespace}",
+    tag = "counters",
+    params(NamespaceParams, ListQuery),
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "One page", content(
+            (Page = "application/json"),
+            (String = "application/javascript"),
+        )),
+        (status = 400, description = "A bad namespace, cursor, limit or callback", body = ErrorBody),
+        (status = 401, description = "No token", body = ErrorBody),
+        (status = 403, description = "Not the admin's token, or ADMIN_TOKEN is not set", body = ErrorBody),
+        (status = 503, description = "The store is unavailable", body = ErrorBody),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     headers: HeaderMap,
-    path: Result<Path<String>, PathRejection>,
+    path: Result<Path<NamespaceParams>, PathRejection>,
     params: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
-    let Path(namespace) = path.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
+    let Path(NamespaceParams { namespace }) =
+        path.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
     let namespace = Name::parse("namespace", &namespace)?;
     let params = query(params)?;
     let limit = match params.limit.as_deref() {
@@ -253,19 +397,20 @@ pub async fn list(
     let next_cursor = (page.len() == limit)
         .then(|| page.last().map(|last| last.key.as_str().to_owned()))
         .flatten();
-    let counters: Vec<_> = page
+    let counters = page
         .iter()
-        .map(|counter| {
-            json!({
-                "namespace": namespace.as_str(),
-                "key": counter.key.as_str(),
-                "value": counter.value,
-            })
+        .map(|counter| Listed {
+            namespace: namespace.to_string(),
+            key: counter.key.to_string(),
+            value: counter.value,
         })
         .collect();
     json_or_jsonp(
         params.callback.as_deref(),
-        json!({ "counters": counters, "next_cursor": next_cursor }),
+        &Page {
+            counters,
+            next_cursor,
+        },
     )
 }
 

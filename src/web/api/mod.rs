@@ -10,6 +10,8 @@ mod auth;
 mod body;
 mod counters;
 mod images;
+pub mod openapi;
+mod schema;
 
 use axum::{
     Router,
@@ -35,6 +37,7 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         None => route,
     };
     Router::new()
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/counters/{namespace}", get(counters::list))
         .route(
             "/api/v1/counters/{namespace}/{key}",
