@@ -73,6 +73,8 @@ pub struct AppState {
     pub admin: Option<TokenHash>,
     /// The per-client limit on the API's counting routes; `None` with `RATE_LIMIT=off`.
     pub limiter: Option<RateLimiter>,
+    /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
+    pub import_limit: u64,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -87,8 +89,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         // Route layers run after routing; the one added last is the outer one, so the
-        // metrics see the deadline's 503 too.
+        // metrics see the deadline's 503 too. A route layer wraps the routes added before
+        // it: the import, merged after the deadline, is bounded otherwise (see its module).
         .route_layer(middleware::from_fn_with_state(request_timeout, deadline))
+        .merge(api::import_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -266,6 +266,7 @@ fn memory_router() -> axum::Router {
     let state = AppState {
         admin: None,
         limiter: None,
+        import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),
