@@ -45,6 +45,7 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use api::{STATS_TTL, StatsCache};
 pub use client_ip::ClientIp;
 pub use cors::api_cors;
 pub use error::{AppError, RETRY_AFTER_SECONDS};
@@ -75,6 +76,8 @@ pub struct AppState {
     pub limiter: Option<RateLimiter>,
     /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
     pub import_limit: u64,
+    /// The last answer of `GET /api/v1/stats`, kept for a while.
+    pub stats: StatsCache,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

@@ -1,7 +1,7 @@
 //! The counting API under `/api/v1`: named counters with owners (`counters`), how requests are
-//! read and answered (`body`), and who may change what (`auth`); moving every counter out and
-//! in (`export`, `import`, with the line format in `counter_line` and the import's line
-//! reading in `line_splitter`). JSON in and out; every
+//! read and answered (`body`), and who may change what (`auth`); the instance's numbers
+//! (`stats`), and moving every counter out and in (`export`, `import`, with the line format in
+//! `counter_line` and the import's line reading in `line_splitter`). JSON in and out; every
 //! error is `{"error": code, "message": text}`, the framework's own (unknown route, wrong
 //! method, a body too large or not JSON) included.
 //!
@@ -16,6 +16,7 @@ mod export;
 mod images;
 mod import;
 mod line_splitter;
+mod stats;
 
 use axum::{
     Router,
@@ -27,6 +28,8 @@ use axum::{
 };
 
 use body::BODY_LIMIT;
+
+pub use stats::{STATS_TTL, StatsCache};
 
 use super::{AppState, RateLimiter, api_cors, rate_limit::enforce};
 
@@ -66,6 +69,7 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
             post(counters::add),
         )
         .route("/api/v1/export", get(export::export))
+        .route("/api/v1/stats", get(stats::stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .layer(api_cors())
 }
