@@ -6,9 +6,10 @@
 //!
 //! Layer order, outermost first: a request id is set (or kept from the client), the tracing
 //! span is opened with that id, the id is copied onto the response; after routing, metrics
-//! are recorded under the matched route and the request is bounded by a deadline. Store calls
-//! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
-//! for anything else that could hang.
+//! are recorded under the matched route and the request is bounded by a deadline (all but the
+//! import, which may take minutes and is bounded by its own limits). Store calls have their
+//! own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop for
+//! anything else that could hang.
 //!
 //! Pieces for the counting API, put on its routes where they are built: [`limit_routes`] (the
 //! per-client rate limit), [`api_cors`] (CORS for any origin) and the [`ClientIp`] extractor
