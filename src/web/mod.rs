@@ -6,10 +6,10 @@
 //!
 //! Layer order, outermost first: a request id is set (or kept from the client), the tracing
 //! span is opened with that id, the id is copied onto the response, CORS answers preflights
-//! (any origin, never credentials, for every route); after routing, metrics
-//! are recorded under the matched route and the request is bounded by a deadline. Store calls
-//! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
-//! for anything else that could hang.
+//! (any origin, never credentials, for every route); after routing, metrics are recorded under
+//! the matched route and the request is bounded by a deadline (all but the import, which may
+//! take minutes and is bounded by its own limits). Store calls have their own, shorter deadline
+//! (`STORE_TIMEOUT`); the request deadline is only a backstop for anything else that could hang.
 //!
 //! Pieces for the counting API, put on its routes where they are built: the rate limiter
 //! ([`RateLimiter`], on the methods that count or create) and the [`ClientIp`] extractor it
@@ -46,6 +46,7 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use api::{STATS_TTL, StatsCache};
 pub use client_ip::ClientIp;
 pub use cors::api_cors;
 pub use error::{AppError, RETRY_AFTER_SECONDS};
@@ -74,6 +75,10 @@ pub struct AppState {
     pub admin: Option<TokenHash>,
     /// The per-client limit on the API's counting routes; `None` with `RATE_LIMIT=off`.
     pub limiter: Option<RateLimiter>,
+    /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
+    pub import_limit: u64,
+    /// The last answer of `GET /api/v1/stats`, kept for a while.
+    pub stats: StatsCache,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -88,8 +93,10 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(health::router())
         .merge(metrics::router())
         // Route layers run after routing; the one added last is the outer one, so the
-        // metrics see the deadline's 503 too.
+        // metrics see the deadline's 503 too. A route layer wraps the routes added before
+        // it: the import, merged after the deadline, is bounded otherwise (see its module).
         .route_layer(middleware::from_fn_with_state(request_timeout, deadline))
+        .merge(api::import_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -267,6 +267,8 @@ fn memory_router() -> axum::Router {
     let state = AppState {
         admin: None,
         limiter: None,
+        import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
+        stats: tally::web::StatsCache::default(),
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),

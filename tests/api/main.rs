@@ -7,6 +7,7 @@
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
+//! - `export_import`: the admin's export and import of every counter, and the stats.
 //! - `limits`: the rate limiter, the client address behind proxies and CORS, over TCP.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
@@ -30,6 +31,7 @@ mod client;
 mod compose;
 mod contract;
 mod counting_api;
+mod export_import;
 mod helpers;
 mod http;
 mod limits;

@@ -54,7 +54,7 @@ pub struct AddBody {
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct JsonpQuery {
-    callback: Option<String>,
+    pub callback: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,15 +1,22 @@
 //! The counting API under `/api/v1`: named counters with owners (`counters`), how requests are
-//! read and answered (`body`), and who may change what (`auth`). JSON in and out; every error
-//! is `{"error": code, "message": text}`, the framework's own (unknown route, wrong method, a
-//! body too large or not JSON) included.
+//! read and answered (`body`), and who may change what (`auth`); the instance's numbers
+//! (`stats`), and moving every counter out and in (`export`, `import`, with the line format in
+//! `counter_line` and the import's line reading in `line_splitter`). JSON in and out; every
+//! error is `{"error": code, "message": text}`, the framework's own (unknown route, wrong
+//! method, a body too large or not JSON) included.
 //!
 //! Routes are declared with their full path rather than nested, so the metrics label each
 //! request with the whole matched route (`/api/v1/counters/{namespace}/{key}/hit`).
 
 mod auth;
 mod body;
+mod counter_line;
 mod counters;
+mod export;
 mod images;
+mod import;
+mod line_splitter;
+mod stats;
 
 use axum::{
     Router,
@@ -21,6 +28,8 @@ use axum::{
 };
 
 use body::BODY_LIMIT;
+
+pub use stats::{STATS_TTL, StatsCache};
 
 use super::{AppState, RateLimiter, rate_limit::enforce};
 
@@ -59,7 +68,17 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
             "/api/v1/counters/{namespace}/{key}/add",
             post(counters::add),
         )
+        .route("/api/v1/export", get(export::export))
+        .route("/api/v1/stats", get(stats::stats))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
+}
+
+/// The API's routes that must not be under the request deadline: the import, which reads a
+/// body of up to `IMPORT_LIMIT` and may take minutes. It is bounded by that limit and by the
+/// time the client may send nothing (see `import`). Not rate-limited: it needs the admin token.
+pub fn import_router() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1/import", post(import::import))
 }
 
 /// Marks a counting response as never cacheable, so GitHub's image proxy, CDNs and browsers
