@@ -22,6 +22,11 @@ use axum::{
 
 use body::BODY_LIMIT;
 
+// For the CountAPI- and Abacus-compatible routes (`super::compat`), which answer JSONP and
+// issue owner tokens the same way.
+pub(super) use auth::{bearer, new_token};
+pub(super) use body::{CALLBACK_PATTERN, json_or_jsonp, valid_callback};
+
 use super::{AppState, RateLimiter, api_cors, rate_limit::enforce};
 
 /// The API's routes. `limiter` (none with `RATE_LIMIT=off`) is put on the routes that count or
