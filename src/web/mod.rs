@@ -146,6 +146,17 @@ async fn not_found(State(state): State<AppState>, request: Request) -> Response 
     .into_response()
 }
 
+/// Puts [`api_cors`] on `router`'s routes, preflights included. A preflight (`OPTIONS`, a
+/// method no route registers) reaches the route's method-not-allowed fallback, and the CORS
+/// layer around it answers. That fallback must be set here, under the layer: the one
+/// [`router`] sets for all routes replaces any default fallback, and the layer with it, which
+/// would answer preflights `405` without CORS headers.
+fn with_api_cors(router: Router<AppState>) -> Router<AppState> {
+    router
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(api_cors())
+}
+
 async fn method_not_allowed(request: Request) -> Response {
     AppError::MethodNotAllowed {
         method: request.method().to_string(),

@@ -27,7 +27,7 @@ use body::BODY_LIMIT;
 pub(super) use auth::{bearer, new_token};
 pub(super) use body::{CALLBACK_PATTERN, json_or_jsonp, valid_callback};
 
-use super::{AppState, RateLimiter, api_cors, rate_limit::enforce};
+use super::{AppState, RateLimiter, rate_limit::enforce, with_api_cors};
 
 /// The API's routes. `limiter` (none with `RATE_LIMIT=off`) is put on the routes that count or
 /// create (`hit`, the badge, the pixel, `create`), and only on those methods: reading, and
@@ -39,7 +39,7 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         }
         None => route,
     };
-    Router::new()
+    let routes = Router::new()
         .route("/api/v1/counters/{namespace}", get(counters::list))
         .route(
             "/api/v1/counters/{namespace}/{key}",
@@ -64,8 +64,8 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
             "/api/v1/counters/{namespace}/{key}/add",
             post(counters::add),
         )
-        .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .layer(api_cors())
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    with_api_cors(routes)
 }
 
 /// Marks a counting response as never cacheable, so GitHub's image proxy, CDNs and browsers

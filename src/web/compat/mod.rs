@@ -38,7 +38,7 @@ use axum::{
     routing::{MethodRouter, get, post},
 };
 
-use super::{AppError, AppState, RateLimiter, api_cors, rate_limit::enforce};
+use super::{AppError, AppState, RateLimiter, rate_limit::enforce, with_api_cors};
 
 /// The compatible routes. `limiter` (none with `RATE_LIMIT=off`) is the API's: a client has
 /// one budget for both.
@@ -50,7 +50,7 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         None => route,
     };
     let stats = Arc::new(stats::Stats::default());
-    Router::new()
+    let routes = Router::new()
         .route("/hit/{key}", no_head(limited(get(countapi::hit)), "GET"))
         .route(
             "/hit/{namespace}/{key}",
@@ -89,8 +89,8 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         .route("/info/{key}", get(countapi::info))
         .route("/info/{namespace}/{key}", get(countapi::info))
         .route("/stats", get(countapi::stats))
-        .route_layer(middleware::from_fn_with_state(stats, stats::count_request))
-        .layer(api_cors())
+        .route_layer(middleware::from_fn_with_state(stats, stats::count_request));
+    with_api_cors(routes)
 }
 
 /// `route` with `HEAD` refused (405, `Allow: allow`): axum would otherwise answer `HEAD` with
