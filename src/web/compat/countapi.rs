@@ -310,18 +310,17 @@ fn value_range(parameter: &str) -> Failure {
     ))
 }
 
-/// For the tests of the rules: what `/create` makes of a query.
-#[cfg(test)]
-fn outcome_of(query: &str) -> Result<NewCounter, u16> {
-    new_counter(&Params::parse(Some(query))).map_err(|failure| match failure {
-        Failure::Json(status, _) => status.as_u16(),
-        Failure::App(_) => 500,
-    })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// What `/create` makes of a query: the counter, or the status of the refusal.
+    fn outcome_of(query: &str) -> Result<NewCounter, u16> {
+        new_counter(&Params::parse(Some(query))).map_err(|failure| match failure {
+            Failure::Json(status, _) => status.as_u16(),
+            Failure::App(_) => 500,
+        })
+    }
 
     #[test]
     fn create_defaults_are_countapis() {
