@@ -11,12 +11,14 @@
 //! take minutes and is bounded by its own limits). Store calls have their own, shorter deadline
 //! (`STORE_TIMEOUT`); the request deadline is only a backstop for anything else that could hang.
 //!
-//! Pieces for the counting API, put on its routes where they are built: the rate limiter
-//! ([`RateLimiter`], on the methods that count or create) and the [`ClientIp`] extractor it
-//! rests on.
+//! The counting API lives in `api` (`/api/v1`) and `compat` (CountAPI's and Abacus's routes
+//! at the root, for their clients). Pieces for both, put on their routes where they are built:
+//! the rate limiter ([`RateLimiter`], on the methods that count or create) and the
+//! [`ClientIp`] extractor it rests on.
 
 mod api;
 mod client_ip;
+mod compat;
 mod cors;
 mod counter;
 mod error;
@@ -89,6 +91,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(pages::router())
         .merge(counter::router())
         .merge(api::router(state.limiter.as_ref()))
+        .merge(compat::router(state.limiter.as_ref()))
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())

@@ -81,7 +81,8 @@ pub fn counter_path(
 /// JSONP callback names: a JavaScript identifier path, nothing that could close the call.
 pub const CALLBACK_PATTERN: &str = r"^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$";
 
-fn valid_callback(name: &str) -> bool {
+/// True when `name` matches [`CALLBACK_PATTERN`].
+pub fn valid_callback(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars
         .next()

@@ -31,6 +31,11 @@ use body::BODY_LIMIT;
 
 pub use stats::{STATS_TTL, StatsCache};
 
+// For the CountAPI- and Abacus-compatible routes (`super::compat`), which answer JSONP and
+// issue owner tokens the same way.
+pub(super) use auth::{bearer, new_token};
+pub(super) use body::{CALLBACK_PATTERN, json_or_jsonp, valid_callback};
+
 use super::{AppState, RateLimiter, rate_limit::enforce};
 
 /// The API's routes. `limiter` (none with `RATE_LIMIT=off`) is put on the routes that count or
