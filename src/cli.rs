@@ -147,6 +147,11 @@ pub struct Settings {
     /// addresses and CIDR networks, e.g. 10.0.0.0/8,::1 [default: none]
     #[arg(long, env = "TRUSTED_PROXIES", global = true)]
     pub trusted_proxies: Option<String>,
+
+    /// Largest body POST /api/v1/import reads: bytes, or a size such as 512MiB or 10MB
+    /// [default: 1GiB]
+    #[arg(long, env = "IMPORT_LIMIT", global = true)]
+    pub import_limit: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Args)]

@@ -74,6 +74,8 @@ impl App {
                 limiter: config
                     .rate_limit
                     .map(|limit| web::RateLimiter::new(limit, config.trusted_proxies.clone())),
+                import_limit: config.import_limit,
+                stats: web::StatsCache::default(),
             },
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.

@@ -49,6 +49,7 @@ pub fn run(config: &Config) {
         println!("{name}: {}", humantime::format_duration(timeout));
     }
     println!("max_connections: {}", server.max_connections);
+    println!("import_limit: {} bytes", config.import_limit);
     println!("log: {} ({:?})", config.log.filter, config.log.format);
     println!("healthcheck_url: {}", redact(&config.healthcheck_url));
 }

@@ -91,6 +91,7 @@ impl Settings {
             &mut self.keepalive_timeout,
             &mut self.shutdown_timeout,
             &mut self.max_connections,
+            &mut self.import_limit,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;

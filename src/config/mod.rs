@@ -10,7 +10,8 @@
 //! cap), `error` ([`ConfigError`]), `environment` (`.env`, empty values, the
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
-//! own settings), `limits` (the rate limit and the trusted proxies), `redaction` ([`redact`])
+//! own settings), `limits` (the rate limit and the trusted proxies), `import` (the import's
+//! body limit), `redaction` ([`redact`])
 //! and `parse` (the port and duration parsers several of them share). This file assembles
 //! [`Config`] and re-exports the public names, so other code uses `crate::config::…` and never
 //! a submodule.
@@ -19,6 +20,7 @@ mod admin;
 mod connections;
 mod environment;
 mod error;
+mod import;
 mod limits;
 mod logging;
 mod parse;
@@ -40,6 +42,7 @@ pub use self::{
     },
     environment::load_dotenv,
     error::ConfigError,
+    import::DEFAULT_IMPORT_LIMIT,
     limits::{DEFAULT_RATE_LIMIT, RateLimit, TrustedProxies},
     logging::{LogConfig, LogFormat},
     redaction::redact,
@@ -50,6 +53,7 @@ pub use self::{
 };
 use self::{
     admin::parse_admin_token,
+    import::parse_import_limit,
     limits::{parse_rate_limit, parse_trusted_proxies},
     logging::parse_log,
     parse::{parse_duration, parse_port},
@@ -85,6 +89,8 @@ pub struct Config {
     pub rate_limit: Option<RateLimit>,
     /// `TRUSTED_PROXIES`: the peers whose forwarding headers name the client.
     pub trusted_proxies: TrustedProxies,
+    /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
+    pub import_limit: u64,
 }
 
 impl Config {
@@ -107,6 +113,7 @@ impl Config {
             server: ServerLimits::default(),
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             trusted_proxies: TrustedProxies::default(),
+            import_limit: DEFAULT_IMPORT_LIMIT,
         }
     }
 
@@ -135,6 +142,7 @@ impl Config {
         let server = ServerLimits::from_settings(settings)?;
         let rate_limit = parse_rate_limit(settings)?;
         let trusted_proxies = parse_trusted_proxies(settings)?;
+        let import_limit = parse_import_limit(settings)?;
         Ok(Config {
             host,
             port,
@@ -148,6 +156,7 @@ impl Config {
             server,
             rate_limit,
             trusted_proxies,
+            import_limit,
         })
     }
 }

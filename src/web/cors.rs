@@ -16,7 +16,8 @@ use tower_http::cors::{Any, CorsLayer};
 
 use super::rate_limit::{RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET};
 
-static X_PATH: HeaderName = HeaderName::from_static("x-path");
+/// The header naming the counter an answer is about (`namespace/key`), as CountAPI sent it.
+pub(super) static X_PATH: HeaderName = HeaderName::from_static("x-path");
 
 /// The API's CORS policy; see the module documentation.
 pub fn api_cors() -> CorsLayer {

@@ -9,25 +9,10 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{AppError, AppState, DEFAULT_COUNTER, negotiate::accepts};
+use super::{AppError, AppState, DEFAULT_COUNTER, negotiate::accepts, no_head::no_head};
 
 pub fn router() -> Router<AppState> {
-    // axum answers HEAD with the GET handler unless told otherwise; here that would count a
-    // visit for every `curl -I` or uptime probe.
-    Router::new().route("/count", get(count).head(head_does_not_count))
-}
-
-/// 405 with `Allow: GET`: a HEAD must not change anything, and here it would count a visit.
-async fn head_does_not_count() -> Response {
-    let mut response = AppError::MethodNotAllowed {
-        method: "HEAD".to_owned(),
-        path: "/count".to_owned(),
-    }
-    .into_response();
-    response
-        .headers_mut()
-        .insert(header::ALLOW, HeaderValue::from_static("GET"));
-    response
+    Router::new().route("/count", no_head(get(count), "GET"))
 }
 
 /// Adds one visit to `visitor_count` and reports the new total, as text or, for

@@ -69,6 +69,15 @@ pub enum AppError {
     #[error("the request body is larger than {limit} bytes")]
     PayloadTooLarge { limit: usize },
 
+    /// 413: an import's body passed its limit (`IMPORT_LIMIT`, or the API's 16 KiB for the
+    /// JSON array form); the message says which, and what to do.
+    #[error("{0}")]
+    ImportTooLarge(String),
+
+    /// 408: a streamed request body (an import) sent nothing for `after`.
+    #[error("the request body sent nothing for {}", humantime::format_duration(*after))]
+    BodyTimedOut { after: std::time::Duration },
+
     /// 415: the body is not `application/json`.
     #[error("the request body must be JSON, sent with Content-Type: application/json")]
     UnsupportedMediaType,
@@ -117,7 +126,10 @@ impl AppError {
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::NotFound { .. } | AppError::CounterNotFound(_) => StatusCode::NOT_FOUND,
-            AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::PayloadTooLarge { .. } | AppError::ImportTooLarge(_) => {
+                StatusCode::PAYLOAD_TOO_LARGE
+            }
+            AppError::BodyTimedOut { .. } => StatusCode::REQUEST_TIMEOUT,
             AppError::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             AppError::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
@@ -136,7 +148,8 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::CounterNotFound(_) => "counter_not_found",
-            AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::PayloadTooLarge { .. } | AppError::ImportTooLarge(_) => "payload_too_large",
+            AppError::BodyTimedOut { .. } => "request_timeout",
             AppError::UnsupportedMediaType => "unsupported_media_type",
             AppError::NotFound { .. } => "not_found",
             AppError::MethodNotAllowed { .. } => "method_not_allowed",
@@ -148,6 +161,14 @@ impl AppError {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
+        self.into_response_with(serde_json::Map::new())
+    }
+}
+
+impl AppError {
+    /// The error's response with `extra` fields beside `error` and `message`, for answers
+    /// that say more (how many lines an import applied before it stopped).
+    pub fn into_response_with(self, extra: serde_json::Map<String, serde_json::Value>) -> Response {
         match &self {
             AppError::Unavailable(err) => tracing::warn!(error = %err, "store unavailable"),
             AppError::RequestTimedOut { .. } => tracing::warn!("{self}"),
@@ -162,7 +183,11 @@ impl IntoResponse for AppError {
         if retry {
             message.push_str("; try again shortly");
         }
-        let body = Json(json!({ "error": self.code(), "message": message }));
+        let mut body = json!({ "error": self.code(), "message": message });
+        if let Some(fields) = body.as_object_mut() {
+            fields.extend(extra);
+        }
+        let body = Json(body);
         let mut response = (self.status(), body).into_response();
         if retry {
             response

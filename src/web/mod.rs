@@ -6,17 +6,19 @@
 //!
 //! Layer order, outermost first: a request id is set (or kept from the client), the tracing
 //! span is opened with that id, the id is copied onto the response, CORS answers preflights
-//! (any origin, never credentials, for every route); after routing, metrics
-//! are recorded under the matched route and the request is bounded by a deadline. Store calls
-//! have their own, shorter deadline (`STORE_TIMEOUT`); the request deadline is only a backstop
-//! for anything else that could hang.
+//! (any origin, never credentials, for every route); after routing, metrics are recorded under
+//! the matched route and the request is bounded by a deadline (all but the import, which may
+//! take minutes and is bounded by its own limits). Store calls have their own, shorter deadline
+//! (`STORE_TIMEOUT`); the request deadline is only a backstop for anything else that could hang.
 //!
-//! Pieces for the counting API, put on its routes where they are built: the rate limiter
-//! ([`RateLimiter`], on the methods that count or create) and the [`ClientIp`] extractor it
-//! rests on.
+//! The counting API lives in `api` (`/api/v1`) and `compat` (CountAPI's and Abacus's routes
+//! at the root, for their clients). Pieces for both, put on their routes where they are built:
+//! the rate limiter ([`RateLimiter`], on the methods that count or create) and the
+//! [`ClientIp`] extractor it rests on.
 
 mod api;
 mod client_ip;
+mod compat;
 mod cors;
 mod counter;
 mod error;
@@ -24,6 +26,7 @@ mod health;
 mod hello;
 mod metrics;
 mod negotiate;
+mod no_head;
 mod pages;
 mod rate_limit;
 
@@ -46,6 +49,7 @@ use tower_http::{
 };
 use tracing::Level;
 
+pub use api::{STATS_TTL, StatsCache, openapi::DOCUMENT as OPENAPI};
 pub use client_ip::ClientIp;
 pub use cors::api_cors;
 pub use error::{AppError, RETRY_AFTER_SECONDS};
@@ -74,6 +78,10 @@ pub struct AppState {
     pub admin: Option<TokenHash>,
     /// The per-client limit on the API's counting routes; `None` with `RATE_LIMIT=off`.
     pub limiter: Option<RateLimiter>,
+    /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
+    pub import_limit: u64,
+    /// The last answer of `GET /api/v1/stats`, kept for a while.
+    pub stats: StatsCache,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -84,12 +92,15 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         .merge(pages::router())
         .merge(counter::router())
         .merge(api::router(state.limiter.as_ref()))
+        .merge(compat::router(state.limiter.as_ref()))
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())
         // Route layers run after routing; the one added last is the outer one, so the
-        // metrics see the deadline's 503 too.
+        // metrics see the deadline's 503 too. A route layer wraps the routes added before
+        // it: the import, merged after the deadline, is bounded otherwise (see its module).
         .route_layer(middleware::from_fn_with_state(request_timeout, deadline))
+        .merge(api::import_router())
         .route_layer(middleware::from_fn_with_state(
             state.clone(),
             metrics::track,

@@ -3,7 +3,9 @@
 //! The frontend (`frontend/`) is plain HTML, CSS and JavaScript with no build step, embedded
 //! in the binary at compile time so that one file is all a deployment needs. The page shows
 //! the current count, which store is in use, a button that counts through `/count`'s JSON
-//! form, and the result of the PostgreSQL check.
+//! form, the result of the PostgreSQL check, and the Markdown and HTML that embed a counter's
+//! badge (built in the browser, `badge.js`). No script or style is inline, so the page works
+//! under a Content-Security-Policy without `'unsafe-inline'`.
 
 use axum::{
     Router,
@@ -17,6 +19,7 @@ use super::{AppState, DEFAULT_COUNTER, negotiate::accepts};
 
 const INDEX_HTML: &str = include_str!("../../frontend/index.html");
 const APP_JS: &str = include_str!("../../frontend/app.js");
+const BADGE_JS: &str = include_str!("../../frontend/badge.js");
 const STYLE_CSS: &str = include_str!("../../frontend/style.css");
 
 /// What `/` says to clients that are not browsers (the tutorials' first line).
@@ -28,6 +31,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/badge.js",
+            get(|| asset(BADGE_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/assets/style.css",

@@ -313,6 +313,8 @@ async fn request_deadline_answers_503_with_a_body() {
         metrics: metrics.clone(),
         admin: None,
         limiter: None,
+        import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
+        stats: tally::web::StatsCache::default(),
     };
     server.pause();
     let router = tally::web::router(state, Duration::from_millis(300));

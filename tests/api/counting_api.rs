@@ -246,7 +246,11 @@ async fn set_add_and_delete_need_the_owner_or_the_admin() {
     assert_eq!(add(5).await.json(), json!({"value": 12}));
     assert_eq!(add(-12).await.json(), json!({"value": 0}));
     assert_error(&add(-1).await, StatusCode::CONFLICT, "conflict");
-    assert_error(&add(0).await, StatusCode::BAD_REQUEST, "bad_request");
+    assert_eq!(
+        add(0).await.json(),
+        json!({"value": 0}),
+        "0 changes nothing and answers the value"
+    );
     assert_eq!(add(i64::MAX).await.json(), json!({"value": i64::MAX}));
     assert_error(&add(1).await, StatusCode::CONFLICT, "conflict");
 
@@ -272,11 +276,17 @@ async fn set_add_and_delete_need_the_owner_or_the_admin() {
             Body::Empty,
         )
         .await;
-    assert_error(&again, StatusCode::NOT_FOUND, "counter_not_found");
+    // Only the admin learns that the counter is gone; its former owner's token owns nothing.
+    assert_error(&again, StatusCode::FORBIDDEN, "forbidden");
     assert_error(
-        &put(&app, path, Some(&owner), json!({"value": 1})).await,
+        &put(&app, path, Some(&admin), json!({"value": 1})).await,
         StatusCode::NOT_FOUND,
         "counter_not_found",
+    );
+    assert_error(
+        &put(&app, path, Some(&owner), json!({"value": 1})).await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
     );
 }
 
@@ -467,6 +477,21 @@ async fn badges_count_unless_told_not_to_and_check_their_query() {
         app.get("/api/v1/counters/readme/repo").await.json()["value"],
         2
     );
+}
+
+#[tokio::test]
+async fn head_on_a_badge_or_the_pixel_is_refused_and_counts_nothing() {
+    let app = app().await;
+    for (key, image) in [("badge-head", "badge.svg"), ("pixel-head", "pixel.gif")] {
+        let path = format!("/api/v1/counters/probe/{key}/{image}");
+        let head = app.request(Method::HEAD, &path, &[], Body::Empty).await;
+        assert_eq!(head.status, StatusCode::METHOD_NOT_ALLOWED, "{path}");
+        assert_eq!(head.header("allow"), Some("GET"), "{path}");
+    }
+    for key in ["badge-head", "pixel-head"] {
+        let info = app.get(&format!("/api/v1/counters/probe/{key}")).await;
+        assert_error(&info, StatusCode::NOT_FOUND, "counter_not_found");
+    }
 }
 
 #[tokio::test]

@@ -203,8 +203,19 @@ pub async fn spawn_app(mut config: Config) -> TestApp {
 
 /// Starts tally on a random port over an isolated store of `backend`.
 pub async fn spawn_app_for(backend: Backend) -> (TestApp, StoreFixture) {
+    spawn_app_for_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app_for`], with `configure`'s changes to the default settings (an admin
+/// token, a smaller limit).
+pub async fn spawn_app_for_with(
+    backend: Backend,
+    configure: impl FnOnce(&mut Config),
+) -> (TestApp, StoreFixture) {
     let fixture = StoreFixture::new(backend).await;
-    let app = spawn_app(Config::with_store(fixture.spec.clone())).await;
+    let mut config = Config::with_store(fixture.spec.clone());
+    configure(&mut config);
+    let app = spawn_app(config).await;
     (app, fixture)
 }
 

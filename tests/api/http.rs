@@ -63,6 +63,7 @@ async fn welcome_is_text_for_clients_and_a_page_for_browsers(app: &TestApp, back
 
     for (path, kind) in [
         ("/assets/app.js", "javascript"),
+        ("/assets/badge.js", "javascript"),
         ("/assets/style.css", "text/css"),
     ] {
         let asset = app.get(path).await;
@@ -266,6 +267,8 @@ fn memory_router() -> axum::Router {
     let state = AppState {
         admin: None,
         limiter: None,
+        import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
+        stats: tally::web::StatsCache::default(),
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),

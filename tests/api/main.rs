@@ -7,7 +7,10 @@
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
+//! - `export_import`: the admin's export and import of every counter, and the stats.
 //! - `limits`: the rate limiter, the client address behind proxies and CORS, over TCP.
+//! - `compat`: the CountAPI- and Abacus-compatible routes, over HTTP, and a client sequence
+//!   of each against PostgreSQL.
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
@@ -27,11 +30,14 @@
 mod availability;
 mod binary;
 mod client;
+mod compat;
 mod compose;
 mod contract;
 mod counting_api;
+mod export_import;
 mod helpers;
 mod http;
 mod limits;
+mod openapi;
 mod servers;
 mod slow_clients;

@@ -108,4 +108,7 @@
         "TRUSTED_PROXIES",
         "10.0.0.0/8,::1",
     ),
+    (&[("IMPORT_LIMIT", "0")], "IMPORT_LIMIT", "512MiB"),
+    (&[("IMPORT_LIMIT", "lots")], "IMPORT_LIMIT", "512MiB"),
+    (&[("IMPORT_LIMIT", "1.5GiB")], "IMPORT_LIMIT", "512MiB"),
 ]

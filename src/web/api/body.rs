@@ -102,10 +102,49 @@ pub fn counter_path(path: CounterPath) -> Result<CounterName, AppError> {
     Ok(CounterName::parts(&namespace, &key)?)
 }
 
+/// Reads an `i64` that JSON wrote as an integer or as a number with no fraction (`5.0`): JSON
+/// Schema, and so the OpenAPI document, calls both integers, and some clients (JavaScript's
+/// `JSON.stringify` of a computed value, Python's floats) send the second.
+pub fn integral<'de, D>(deserializer: D) -> Result<i64, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    use serde::de::Error;
+    let number = serde_json::Number::deserialize(deserializer)?;
+    if let Some(value) = number.as_i64() {
+        return Ok(value);
+    }
+    // Every f64 at or past 2^63 in size is out of range; below it, a whole f64 is exact.
+    const LIMIT: f64 = 9_223_372_036_854_775_808.0;
+    match number.as_f64() {
+        Some(value) if value.fract() == 0.0 && value > -LIMIT && value < LIMIT =>
+        {
+            #[allow(clippy::cast_possible_truncation)]
+            Ok(value as i64)
+        }
+        _ => Err(D::Error::custom(format!(
+            "{number} is not a whole number from {} to {}",
+            i64::MIN,
+            i64::MAX
+        ))),
+    }
+}
+
+/// [`integral`] for an optional field.
+pub fn integral_option<'de, D>(deserializer: D) -> Result<Option<i64>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "integral")] i64);
+    Option::<Whole>::deserialize(deserializer).map(|whole| whole.map(|Whole(value)| value))
+}
+
 /// JSONP callback names: a JavaScript identifier path, nothing that could close the call.
 pub const CALLBACK_PATTERN: &str = r"^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$";
 
-fn valid_callback(name: &str) -> bool {
+/// True when `name` matches [`CALLBACK_PATTERN`].
+pub fn valid_callback(name: &str) -> bool {
     let mut chars = name.chars();
     let first_ok = chars
         .next()
@@ -141,6 +180,32 @@ pub fn json_or_jsonp<T: serde::Serialize>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, Deserialize)]
+    struct Amount {
+        #[serde(deserialize_with = "integral")]
+        amount: i64,
+    }
+
+    #[test]
+    fn whole_numbers_are_read_as_integers_and_fractions_are_refused() {
+        let read = |json: &str| serde_json::from_str::<Amount>(json).map(|a| a.amount);
+        assert_eq!(read(r#"{"amount": 5}"#).expect("int"), 5);
+        assert_eq!(read(r#"{"amount": -1148.0}"#).expect("whole float"), -1148);
+        assert_eq!(read(r#"{"amount": 1e3}"#).expect("exponent"), 1000);
+        assert_eq!(
+            read(r#"{"amount": 9223372036854775807}"#).expect("max"),
+            i64::MAX
+        );
+        for bad in [
+            r#"{"amount": 1.5}"#,
+            r#"{"amount": 9223372036854775808}"#,
+            r#"{"amount": 9.3e18}"#,
+            r#"{"amount": "5"}"#,
+        ] {
+            assert!(read(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn callbacks_are_identifier_paths_only() {

@@ -20,13 +20,14 @@ use utoipa::{IntoParams, ToSchema};
 use super::{
     auth::{bearer, missing_token, new_token, require_admin, require_owner},
     body::{
-        CounterParams, CounterPath, JsonBody, NamespaceParams, counter_path, json_or_jsonp, query,
+        CounterParams, CounterPath, JsonBody, NamespaceParams, counter_path, integral,
+        integral_option, json_or_jsonp, query,
     },
     no_cache,
     schema::{Created, ErrorBody, Info, Listed, Page, SetResult, Value},
 };
 use crate::{
-    store::{AddOutcome, CounterName, CounterRecord, Name, NewCounter, UpdateRules},
+    store::{AddOutcome, CounterName, CounterRecord, Name, NewCounter, TokenHash, UpdateRules},
     web::{AppError, AppState},
 };
 
@@ -34,7 +35,7 @@ use crate::{
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateBody {
-    #[serde(default)]
+    #[serde(default, deserialize_with = "integral")]
     #[schema(minimum = 0)]
     value: i64,
 }
@@ -43,6 +44,7 @@ pub struct CreateBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetBody {
+    #[serde(default, deserialize_with = "integral_option")]
     #[schema(required = true, value_type = i64, minimum = 0)]
     value: Option<i64>,
 }
@@ -51,6 +53,7 @@ pub struct SetBody {
 #[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AddBody {
+    #[serde(default, deserialize_with = "integral_option")]
     #[schema(required = true, value_type = i64)]
     amount: Option<i64>,
 }
@@ -61,7 +64,7 @@ pub struct AddBody {
 pub struct JsonpQuery {
     /// JSONP: answer `callback(body);` as `application/javascript`.
     #[param(pattern = "^[A-Za-z_$][A-Za-z0-9_$.]{0,63}$")]
-    callback: Option<String>,
+    pub callback: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -133,7 +136,9 @@ pub async fn create(
     let counter = NewCounter {
         value: body.value,
         owner: Some(owner),
-        rules: UpdateRules::CREATED,
+        // Only +1 without a token: CountAPI's `/update` must not let anyone take from (or add
+        // to) a counter that has an owner.
+        rules: UpdateRules::HIT_CREATED,
     };
     if !state.store.create(&name, &counter).await? {
         return Err(AppError::AlreadyExists(name));
@@ -210,14 +215,22 @@ async fn owned(
     headers: &HeaderMap,
     name: CounterName,
 ) -> Result<CounterRecord, AppError> {
-    if bearer(headers).is_none() {
+    let Some(token) = bearer(headers) else {
         return Err(missing_token());
-    }
-    let record = state
-        .store
-        .info(&name)
-        .await?
-        .ok_or(AppError::CounterNotFound(name))?;
+    };
+    let Some(record) = state.store.info(&name).await? else {
+        // Only the admin learns that a counter does not exist; any other token owns nothing
+        // here, so it is refused like a wrong token.
+        let is_admin = state
+            .admin
+            .as_ref()
+            .is_some_and(|admin| admin.matches(&TokenHash::of(token)));
+        return Err(if is_admin {
+            AppError::CounterNotFound(name)
+        } else {
+            AppError::Forbidden(format!("the token does not own a counter {name}"))
+        });
+    };
     require_owner(headers, state.admin.as_ref(), &record)?;
     Ok(record)
 }

@@ -13,7 +13,7 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use super::{counters, images};
+use super::{counters, export, images, import, stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,9 +31,15 @@ use super::{counters, images};
         counters::list,
         images::badge,
         images::pixel,
+        export::export,
+        import::import,
+        stats::stats,
     ),
     modifiers(&Bearer),
-    tags((name = "counters", description = "Named counters"))
+    tags(
+        (name = "counters", description = "Named counters"),
+        (name = "instance", description = "Every counter at once: export, import and the numbers"),
+    )
 )]
 struct ApiDoc;
 

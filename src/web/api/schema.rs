@@ -79,3 +79,10 @@ pub struct ErrorBody {
     pub error: String,
     pub message: String,
 }
+
+/// `200` of an import.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Imported {
+    #[schema(minimum = 0)]
+    pub imported: u64,
+}
