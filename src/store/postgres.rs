@@ -25,10 +25,7 @@ use super::{
     StoreError, UpdateRules,
     error::from_sqlx,
     now_millis,
-    sql::{
-        MigrationLock, RecordRow, SqlPool, add_range, listed, owner_bytes, page_limit,
-        select_record,
-    },
+    sql::{MigrationLock, PagingSql, RecordRow, SqlPool, add_range, owner_bytes, select_record},
 };
 
 /// The PostgreSQL migrations, embedded at compile time (`build.rs` re-runs the build when they
@@ -41,6 +38,22 @@ pub(super) const MAX_CONNECTIONS: u32 = 10;
 
 /// A pooled connection idle for longer than this is checked before use.
 const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
+
+/// The listings and the import in this dialect (run by [`SqlPool`]).
+const PAGING: PagingSql = PagingSql {
+    list: "SELECT key, value FROM counters WHERE namespace = $1 AND key > $2 \
+           ORDER BY key LIMIT $3",
+    scan: select_record!("WHERE (namespace, key) > ($1, $2) ORDER BY namespace, key LIMIT $3"),
+    restore: "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                    enable_reset, update_lowerbound, update_upperbound) \
+              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+              ON CONFLICT (namespace, key) DO UPDATE \
+              SET value = EXCLUDED.value, created_at = EXCLUDED.created_at, \
+                  updated_at = EXCLUDED.updated_at, owner_hash = EXCLUDED.owner_hash, \
+                  enable_reset = EXCLUDED.enable_reset, \
+                  update_lowerbound = EXCLUDED.update_lowerbound, \
+                  update_upperbound = EXCLUDED.update_upperbound",
+};
 
 pub struct PostgresStore {
     sql: Arc<SqlPool<Postgres>>,
@@ -230,22 +243,7 @@ impl CounterStore for PostgresStore {
         after: Option<&Name>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        let pool = self.sql.ready().await?;
-        // Keyset paging on the primary key; every key is longer than '', so no cursor starts
-        // at ''.
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, value FROM counters WHERE namespace = $1 AND key > $2 \
-             ORDER BY key LIMIT $3",
-        )
-        .bind(namespace.as_str())
-        .bind(after.map_or("", Name::as_str))
-        .bind(page_limit(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(|err| self.sql.error(err))?;
-        rows.into_iter()
-            .map(|row| listed(Backend::Postgres, row))
-            .collect()
+        self.sql.list(&PAGING, namespace, after, limit).await
     }
 
     async fn scan(
@@ -253,49 +251,10 @@ impl CounterStore for PostgresStore {
         after: Option<&CounterName>,
         limit: usize,
     ) -> Result<Vec<CounterRecord>, StoreError> {
-        let pool = self.sql.ready().await?;
-        let (namespace, key) = after.map_or(("", ""), |name| {
-            (name.namespace().as_str(), name.key().as_str())
-        });
-        let rows: Vec<RecordRow> = sqlx::query_as(select_record!(
-            "WHERE (namespace, key) > ($1, $2) ORDER BY namespace, key LIMIT $3"
-        ))
-        .bind(namespace)
-        .bind(key)
-        .bind(page_limit(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(|err| self.sql.error(err))?;
-        rows.into_iter()
-            .map(|row| row.into_record(Backend::Postgres))
-            .collect()
+        self.sql.scan(&PAGING, after, limit).await
     }
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
-        let pool = self.sql.ready().await?;
-        sqlx::query(
-            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
-                                   enable_reset, update_lowerbound, update_upperbound) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
-             ON CONFLICT (namespace, key) DO UPDATE \
-             SET value = EXCLUDED.value, created_at = EXCLUDED.created_at, \
-                 updated_at = EXCLUDED.updated_at, owner_hash = EXCLUDED.owner_hash, \
-                 enable_reset = EXCLUDED.enable_reset, \
-                 update_lowerbound = EXCLUDED.update_lowerbound, \
-                 update_upperbound = EXCLUDED.update_upperbound",
-        )
-        .bind(record.name.namespace().as_str())
-        .bind(record.name.key().as_str())
-        .bind(record.value)
-        .bind(record.created_at)
-        .bind(record.updated_at)
-        .bind(owner_bytes(record.owner.as_ref()))
-        .bind(record.rules.enable_reset)
-        .bind(record.rules.lower_bound)
-        .bind(record.rules.upper_bound)
-        .execute(pool)
-        .await
-        .map_err(|err| self.sql.error(err))?;
-        Ok(())
+        self.sql.restore(&PAGING, record).await
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, Database, Pool,
+    Connection, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type,
     migrate::{Migrate, MigrateError, Migrator},
 };
 use tokio::sync::OnceCell;
@@ -138,6 +138,18 @@ pub(super) enum MigrationLock {
     RetryRaces,
 }
 
+/// The statements of the listings and the import, which differ between the dialects only in
+/// their placeholders (`$1` against `?1`) and are run by the same code, in [`SqlPool`].
+pub(super) struct PagingSql {
+    /// `key, value` of one namespace after a key: binds namespace, after, limit.
+    pub list: &'static str,
+    /// Whole records after a (namespace, key): binds namespace, key, limit.
+    pub scan: &'static str,
+    /// Writes a whole record, created or replaced: binds namespace, key, value, created_at,
+    /// updated_at, owner_hash, enable_reset, update_lowerbound, update_upperbound.
+    pub restore: &'static str,
+}
+
 pub(super) struct SqlPool<DB: Database> {
     backend: Backend,
     pool: Pool<DB>,
@@ -207,6 +219,87 @@ where
             attempt += 1;
             tokio::time::sleep(PAUSE).await;
         }
+    }
+}
+
+/// `list`, `scan` and `restore` for both SQL backends: keyset paging on the primary key (an
+/// index scan, no `OFFSET`), and one upsert per imported record.
+impl<DB> SqlPool<DB>
+where
+    DB: Database,
+    DB::Connection: Migrate,
+    DB::Arguments: IntoArguments<DB>,
+    for<'c> &'c Pool<DB>: Executor<'c, Database = DB>,
+    for<'q> &'q str: Encode<'q, DB> + Type<DB>,
+    for<'q> i64: Encode<'q, DB> + Type<DB>,
+    for<'q> bool: Encode<'q, DB> + Type<DB>,
+    for<'q> Option<&'q [u8]>: Encode<'q, DB> + Type<DB>,
+    (String, i64): for<'r> FromRow<'r, DB::Row>,
+    RecordRow: for<'r> FromRow<'r, DB::Row>,
+{
+    pub(super) async fn list(
+        &self,
+        sql: &PagingSql,
+        namespace: &Name,
+        after: Option<&Name>,
+        limit: usize,
+    ) -> Result<Vec<Listed>, StoreError> {
+        let pool = self.ready().await?;
+        // Every key is longer than '', so no cursor starts at ''.
+        let rows: Vec<(String, i64)> = sqlx::query_as(sql.list)
+            .bind(namespace.as_str())
+            .bind(after.map_or("", Name::as_str))
+            .bind(page_limit(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(|err| self.error(err))?;
+        rows.into_iter()
+            .map(|row| listed(self.backend, row))
+            .collect()
+    }
+
+    pub(super) async fn scan(
+        &self,
+        sql: &PagingSql,
+        after: Option<&CounterName>,
+        limit: usize,
+    ) -> Result<Vec<CounterRecord>, StoreError> {
+        let pool = self.ready().await?;
+        let (namespace, key) = after.map_or(("", ""), |name| {
+            (name.namespace().as_str(), name.key().as_str())
+        });
+        let rows: Vec<RecordRow> = sqlx::query_as(sql.scan)
+            .bind(namespace)
+            .bind(key)
+            .bind(page_limit(limit))
+            .fetch_all(pool)
+            .await
+            .map_err(|err| self.error(err))?;
+        rows.into_iter()
+            .map(|row| row.into_record(self.backend))
+            .collect()
+    }
+
+    pub(super) async fn restore(
+        &self,
+        sql: &PagingSql,
+        record: &CounterRecord,
+    ) -> Result<(), StoreError> {
+        let pool = self.ready().await?;
+        sqlx::query(sql.restore)
+            .bind(record.name.namespace().as_str())
+            .bind(record.name.key().as_str())
+            .bind(record.value)
+            .bind(record.created_at)
+            .bind(record.updated_at)
+            .bind(owner_bytes(record.owner.as_ref()))
+            .bind(record.rules.enable_reset)
+            .bind(record.rules.lower_bound)
+            .bind(record.rules.upper_bound)
+            .execute(pool)
+            .await
+            .map_err(|err| self.error(err))?;
+        Ok(())
     }
 }
 

@@ -28,10 +28,7 @@ use super::{
     StoreError, UpdateRules,
     error::from_sqlx,
     now_millis,
-    sql::{
-        MigrationLock, RecordRow, SqlPool, add_range, listed, owner_bytes, page_limit,
-        select_record,
-    },
+    sql::{MigrationLock, PagingSql, RecordRow, SqlPool, add_range, owner_bytes, select_record},
 };
 
 /// The SQLite migrations (`migrations/sqlite`; the SQL differs from PostgreSQL's).
@@ -49,6 +46,22 @@ pub(super) const MAX_CONNECTIONS: u32 = 4;
 fn busy_timeout(store_timeout: Duration) -> Duration {
     store_timeout.mul_f64(0.75)
 }
+
+/// The listings and the import in this dialect (run by [`SqlPool`]).
+const PAGING: PagingSql = PagingSql {
+    list: "SELECT key, value FROM counters WHERE namespace = ?1 AND key > ?2 \
+           ORDER BY key LIMIT ?3",
+    scan: select_record!("WHERE (namespace, key) > (?1, ?2) ORDER BY namespace, key LIMIT ?3"),
+    restore: "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
+                                    enable_reset, update_lowerbound, update_upperbound) \
+              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
+              ON CONFLICT (namespace, key) DO UPDATE \
+              SET value = excluded.value, created_at = excluded.created_at, \
+                  updated_at = excluded.updated_at, owner_hash = excluded.owner_hash, \
+                  enable_reset = excluded.enable_reset, \
+                  update_lowerbound = excluded.update_lowerbound, \
+                  update_upperbound = excluded.update_upperbound",
+};
 
 pub struct SqliteStore {
     sql: Arc<SqlPool<Sqlite>>,
@@ -288,22 +301,7 @@ impl CounterStore for SqliteStore {
         after: Option<&Name>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        let pool = self.sql.ready().await?;
-        // Keyset paging on the primary key; every key is longer than '', so no cursor starts
-        // at ''.
-        let rows: Vec<(String, i64)> = sqlx::query_as(
-            "SELECT key, value FROM counters WHERE namespace = ?1 AND key > ?2 \
-             ORDER BY key LIMIT ?3",
-        )
-        .bind(namespace.as_str())
-        .bind(after.map_or("", Name::as_str))
-        .bind(page_limit(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(|err| self.sql.error(err))?;
-        rows.into_iter()
-            .map(|row| listed(Backend::Sqlite, row))
-            .collect()
+        self.sql.list(&PAGING, namespace, after, limit).await
     }
 
     async fn scan(
@@ -311,49 +309,10 @@ impl CounterStore for SqliteStore {
         after: Option<&CounterName>,
         limit: usize,
     ) -> Result<Vec<CounterRecord>, StoreError> {
-        let pool = self.sql.ready().await?;
-        let (namespace, key) = after.map_or(("", ""), |name| {
-            (name.namespace().as_str(), name.key().as_str())
-        });
-        let rows: Vec<RecordRow> = sqlx::query_as(select_record!(
-            "WHERE (namespace, key) > (?1, ?2) ORDER BY namespace, key LIMIT ?3"
-        ))
-        .bind(namespace)
-        .bind(key)
-        .bind(page_limit(limit))
-        .fetch_all(pool)
-        .await
-        .map_err(|err| self.sql.error(err))?;
-        rows.into_iter()
-            .map(|row| row.into_record(Backend::Sqlite))
-            .collect()
+        self.sql.scan(&PAGING, after, limit).await
     }
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
-        let pool = self.sql.ready().await?;
-        sqlx::query(
-            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
-                                   enable_reset, update_lowerbound, update_upperbound) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) \
-             ON CONFLICT (namespace, key) DO UPDATE \
-             SET value = excluded.value, created_at = excluded.created_at, \
-                 updated_at = excluded.updated_at, owner_hash = excluded.owner_hash, \
-                 enable_reset = excluded.enable_reset, \
-                 update_lowerbound = excluded.update_lowerbound, \
-                 update_upperbound = excluded.update_upperbound",
-        )
-        .bind(record.name.namespace().as_str())
-        .bind(record.name.key().as_str())
-        .bind(record.value)
-        .bind(record.created_at)
-        .bind(record.updated_at)
-        .bind(owner_bytes(record.owner.as_ref()))
-        .bind(record.rules.enable_reset)
-        .bind(record.rules.lower_bound)
-        .bind(record.rules.upper_bound)
-        .execute(pool)
-        .await
-        .map_err(|err| self.sql.error(err))?;
-        Ok(())
+        self.sql.restore(&PAGING, record).await
     }
 }
