@@ -12,31 +12,25 @@ use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
 
-use super::counters::timestamp;
+use super::schema::Info;
 use crate::store::{CounterName, CounterRecord, TokenHash, UpdateRules};
 
-/// A line of an export, in the documented field order.
+/// A line of an export, in the documented field order: the counter as `GET` shows it
+/// ([`Info`], its first five fields), then its owner and rules.
 #[derive(Debug, Serialize)]
-pub struct ExportedCounter<'a> {
-    namespace: &'a str,
-    key: &'a str,
-    value: i64,
-    created_at: String,
-    updated_at: String,
+pub struct ExportedCounter {
+    #[serde(flatten)]
+    info: Info,
     owner_hash: Option<String>,
     enable_reset: bool,
     update_lowerbound: i64,
     update_upperbound: i64,
 }
 
-impl<'a> ExportedCounter<'a> {
-    pub fn of(record: &'a CounterRecord) -> ExportedCounter<'a> {
+impl ExportedCounter {
+    pub fn of(record: &CounterRecord) -> ExportedCounter {
         ExportedCounter {
-            namespace: record.name.namespace().as_str(),
-            key: record.name.key().as_str(),
-            value: record.value,
-            created_at: timestamp(record.created_at),
-            updated_at: timestamp(record.updated_at),
+            info: Info::of(record),
             owner_hash: record.owner.as_ref().map(hex),
             enable_reset: record.rules.enable_reset,
             update_lowerbound: record.rules.lower_bound,

@@ -92,13 +92,16 @@ pub fn timestamp(millis: i64) -> String {
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
 }
 
-fn info_body(record: &CounterRecord) -> Info {
-    Info {
-        namespace: record.name.namespace().to_string(),
-        key: record.name.key().to_string(),
-        value: record.value,
-        created_at: timestamp(record.created_at),
-        updated_at: timestamp(record.updated_at),
+impl Info {
+    /// `record` as `GET` shows it.
+    pub fn of(record: &CounterRecord) -> Info {
+        Info {
+            namespace: record.name.namespace().to_string(),
+            key: record.name.key().to_string(),
+            value: record.value,
+            created_at: timestamp(record.created_at),
+            updated_at: timestamp(record.updated_at),
+        }
     }
 }
 
@@ -185,7 +188,7 @@ pub async fn info(
         .info(&name)
         .await?
         .ok_or(AppError::CounterNotFound(name))?;
-    json_or_jsonp(params.callback.as_deref(), &info_body(&record))
+    json_or_jsonp(params.callback.as_deref(), &Info::of(&record))
 }
 
 /// Counts one hit, creating the counter at 0 first.

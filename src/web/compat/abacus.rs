@@ -17,16 +17,16 @@ use std::sync::Arc;
 
 use axum::{
     Extension,
-    extract::{RawQuery, State},
+    extract::State,
     http::{HeaderMap, Method, StatusCode},
     response::Response,
 };
 use serde_json::json;
 
 use super::{
-    countapi::KEY_NOT_FOUND,
-    names::{self, Dialect, RawPath},
-    reply::{Answer, Failure, Params, Reply, ok},
+    countapi::key_not_found,
+    named::{Abacus, Named},
+    reply::{Answer, Failure, Outcome, Params, Reply, ok},
     stats::Stats,
 };
 use crate::{
@@ -52,12 +52,8 @@ pub async fn create(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
     method: Method,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<Abacus>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
     let reply = if method == Method::GET {
         Reply::jsonp(&params)
     } else {
@@ -106,61 +102,24 @@ pub async fn create(
 pub async fn set(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    request: Named<Abacus>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
-    Reply::json()
-        .run(name, move |name| async move {
-            let token = presented(&headers, &params)?;
-            let value = match params.integer("value") {
-                Ok(Some(value)) if value >= 0 => value,
-                Ok(Some(_)) => {
-                    return Err(Failure::bad_request(format!(
-                        "value must be a number from 0 to {}",
-                        i64::MAX
-                    )));
-                }
-                Ok(None) => return Err(Failure::bad_request(VALUE_REQUIRED)),
-                Err(()) => return Err(Failure::bad_request("value must be a number")),
-            };
-            let record = owned(&state, &name, &token).await?;
-            state
-                .store
-                .set(&record.name, value)
-                .await?
-                .ok_or_else(not_found)?;
-            stats.updated();
-            ok(json!({ "value": value }))
-        })
-        .await
+    with_admin_key(state, request, new_value, async |state, record, value| {
+        set_to(state, &stats, &record, value).await
+    })
+    .await
 }
 
 /// `POST /reset/{namespace}/{key}` with the admin key: 200 `{"value": 0}`.
 pub async fn reset(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    request: Named<Abacus>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
-    Reply::json()
-        .run(name, move |name| async move {
-            let token = presented(&headers, &params)?;
-            let record = owned(&state, &name, &token).await?;
-            state
-                .store
-                .set(&record.name, 0)
-                .await?
-                .ok_or_else(not_found)?;
-            stats.updated();
-            ok(json!({ "value": 0 }))
-        })
-        .await
+    with_admin_key(state, request, nothing, async |state, record, ()| {
+        set_to(state, &stats, &record, 0).await
+    })
+    .await
 }
 
 /// `POST /update/{namespace}/{key}?value=N` with the admin key: adds N (not 0; negative
@@ -168,68 +127,111 @@ pub async fn reset(
 pub async fn update(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    request: Named<Abacus>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
-    Reply::json()
-        .run(name, move |name| async move {
-            let token = presented(&headers, &params)?;
-            let amount = match params.integer("value") {
-                Ok(Some(0)) => {
-                    return Err(Failure::bad_request(
-                        "changing value by 0 does nothing, please provide a non-zero value in the fmt of ?value=NEW_VALUE",
-                    ));
-                }
-                Ok(Some(amount)) => amount,
-                Ok(None) => return Err(Failure::bad_request(VALUE_REQUIRED)),
-                Err(()) => {
-                    return Err(Failure::bad_request(
-                        "value must be a number, this means no floats.",
-                    ));
-                }
-            };
-            let record = owned(&state, &name, &token).await?;
-            match state.store.add(&record.name, amount).await? {
-                AddOutcome::Added(value) => {
-                    stats.updated();
-                    ok(json!({ "value": value }))
-                }
-                AddOutcome::OutOfRange { current } => Err(Failure::error(
-                    StatusCode::CONFLICT,
-                    format!(
-                        "changing the value by {amount} would leave 0 to {}; it stays at {current}",
-                        i64::MAX
-                    ),
-                )),
-                AddOutcome::Missing => Err(not_found()),
+    with_admin_key(
+        state,
+        request,
+        amount,
+        async |state, record, amount| match state.store.add(&record.name, amount).await? {
+            AddOutcome::Added(value) => {
+                stats.updated();
+                ok(json!({ "value": value }))
             }
-        })
-        .await
+            AddOutcome::OutOfRange { current } => Err(Failure::error(
+                StatusCode::CONFLICT,
+                format!(
+                    "changing the value by {amount} would leave 0 to {}; it stays at {current}",
+                    i64::MAX
+                ),
+            )),
+            AddOutcome::Missing => Err(key_not_found()),
+        },
+    )
+    .await
 }
 
 /// `POST /delete/{namespace}/{key}` with the admin key: 200 `{"status": "ok", "message":
 /// "Deleted key: namespace/key"}`.
-pub async fn delete(
-    State(state): State<AppState>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+pub async fn delete(State(state): State<AppState>, request: Named<Abacus>) -> Response {
+    with_admin_key(state, request, nothing, async |state, record, ()| {
+        if !state.store.delete(&record.name).await? {
+            return Err(key_not_found());
+        }
+        let name = &record.name;
+        ok(json!({ "status": "ok", "message": format!("Deleted key: {name}") }))
+    })
+    .await
+}
+
+/// How every admin-key route runs, in Abacus's order: a missing token is 401 before anything
+/// else is read, then `read` takes the route's input from the query (400), then the counter
+/// must exist (404) and the token be its admin key or the instance's (403); `work` then
+/// changes the counter.
+async fn with_admin_key<T>(
+    state: AppState,
+    request: Named<Abacus>,
+    read: impl FnOnce(&Params) -> Result<T, Failure>,
+    work: impl AsyncFnOnce(&AppState, CounterRecord, T) -> Outcome,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
+    let Named {
+        name,
+        params,
+        headers,
+        ..
+    } = request;
     Reply::json()
         .run(name, move |name| async move {
             let token = presented(&headers, &params)?;
+            let input = read(&params)?;
             let record = owned(&state, &name, &token).await?;
-            if !state.store.delete(&record.name).await? {
-                return Err(not_found());
-            }
-            ok(json!({ "status": "ok", "message": format!("Deleted key: {name}") }))
+            work(&state, record, input).await
         })
         .await
+}
+
+/// `set`'s `?value=`: a value a counter holds.
+fn new_value(params: &Params) -> Result<i64, Failure> {
+    match params.integer("value") {
+        Ok(Some(value)) if value >= 0 => Ok(value),
+        Ok(Some(_)) => Err(Failure::bad_request(format!(
+            "value must be a number from 0 to {}",
+            i64::MAX
+        ))),
+        Ok(None) => Err(Failure::bad_request(VALUE_REQUIRED)),
+        Err(()) => Err(Failure::bad_request("value must be a number")),
+    }
+}
+
+/// `update`'s `?value=`: an amount other than 0.
+fn amount(params: &Params) -> Result<i64, Failure> {
+    match params.integer("value") {
+        Ok(Some(0)) => Err(Failure::bad_request(
+            "changing value by 0 does nothing, please provide a non-zero value in the fmt of ?value=NEW_VALUE",
+        )),
+        Ok(Some(amount)) => Ok(amount),
+        Ok(None) => Err(Failure::bad_request(VALUE_REQUIRED)),
+        Err(()) => Err(Failure::bad_request(
+            "value must be a number, this means no floats.",
+        )),
+    }
+}
+
+/// The input of the routes that read none from the query (`reset`, `delete`).
+fn nothing(_: &Params) -> Result<(), Failure> {
+    Ok(())
+}
+
+/// Sets `record`'s counter to `value` (what `set` and `reset` do once the token is checked):
+/// 200 `{"value": value}`.
+async fn set_to(state: &AppState, stats: &Stats, record: &CounterRecord, value: i64) -> Outcome {
+    state
+        .store
+        .set(&record.name, value)
+        .await?
+        .ok_or_else(key_not_found)?;
+    stats.updated();
+    ok(json!({ "value": value }))
 }
 
 /// The hash of the token the request presents: `Authorization: Bearer`, else `?token=`.
@@ -246,7 +248,7 @@ async fn owned(
     name: &CounterName,
     token: &TokenHash,
 ) -> Result<CounterRecord, Failure> {
-    let record = state.store.info(name).await?.ok_or_else(not_found)?;
+    let record = state.store.info(name).await?.ok_or_else(key_not_found)?;
     let is_owner = record
         .owner
         .as_ref()
@@ -264,8 +266,4 @@ async fn owned(
         GENUINE
     };
     Err(Failure::error(StatusCode::FORBIDDEN, reason))
-}
-
-fn not_found() -> Failure {
-    Failure::error(StatusCode::NOT_FOUND, KEY_NOT_FOUND)
 }

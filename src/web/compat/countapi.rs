@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 use uuid::Uuid;
 
 use super::{
-    names::{self, Dialect, RawPath},
+    named::{CountApi, Named},
+    names::{self, Dialect},
     reply::{Failure, Params, Reply, ok, refuse},
     stats::Stats,
 };
@@ -36,6 +37,11 @@ pub const NEVER_EXPIRES: i64 = -1;
 /// Abacus's answer to a counter that does not exist, also given by the shared `/get`.
 pub const KEY_NOT_FOUND: &str = "Key not found";
 
+/// The 404 `{"error": "Key not found"}` of the routes that answer Abacus's bodies.
+pub fn key_not_found() -> Failure {
+    Failure::error(StatusCode::NOT_FOUND, KEY_NOT_FOUND)
+}
+
 /// `/create`'s defaults for the bounds of `/update`, CountAPI's.
 const DEFAULT_RULES: UpdateRules = UpdateRules::CREATED;
 
@@ -43,12 +49,8 @@ const DEFAULT_RULES: UpdateRules = UpdateRules::CREATED;
 pub async fn hit(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<CountApi>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::CountApi);
     Reply::jsonp(&params)
         .never_cached()
         .run(name, move |name| async move {
@@ -63,12 +65,8 @@ pub async fn hit(
 /// "Key not found"}` (CountAPI's body and Abacus's in one) when there is no such counter.
 pub async fn get(
     State(state): State<AppState>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<CountApi>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::CountApi);
     Reply::jsonp(&params)
         .run(name, move |name| async move {
             match state.store.info(&name).await? {
@@ -87,12 +85,8 @@ pub async fn get(
 pub async fn set(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<CountApi>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::CountApi);
     Reply::jsonp(&params)
         .never_cached()
         .run(name, move |name| async move {
@@ -129,12 +123,8 @@ pub async fn set(
 pub async fn update(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<CountApi>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::CountApi);
     Reply::jsonp(&params)
         .never_cached()
         .run(name, move |name| async move {
@@ -243,12 +233,8 @@ fn new_counter(params: &Params) -> Result<NewCounter, Failure> {
 /// body; 404 with CountAPI's nulls and Abacus's `"exists": false` when there is no counter.
 pub async fn info(
     State(state): State<AppState>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<CountApi>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::CountApi);
     Reply::jsonp(&params)
         .run(name, move |name| async move {
             match state.store.info(&name).await? {

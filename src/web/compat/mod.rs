@@ -22,6 +22,7 @@
 
 mod abacus;
 mod countapi;
+mod named;
 mod names;
 mod placeholders;
 mod reply;

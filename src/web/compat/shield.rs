@@ -18,16 +18,11 @@
 
 use std::sync::Arc;
 
-use axum::{
-    Extension,
-    extract::{RawQuery, State},
-    http::{HeaderMap, StatusCode},
-    response::Response,
-};
+use axum::{Extension, extract::State, response::Response};
 
 use super::{
-    countapi::KEY_NOT_FOUND,
-    names::{self, Dialect, RawPath},
+    countapi::key_not_found,
+    named::{Abacus, Named},
     reply::{Answer, Failure, Params, Reply},
     stats::Stats,
 };
@@ -43,12 +38,8 @@ pub const DEFAULT_TEXT: &str = "counter";
 pub async fn hit(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<Abacus>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
     Reply::json()
         .never_cached()
         .run(name, move |name| async move {
@@ -63,21 +54,13 @@ pub async fn hit(
 /// `GET /get/{namespace}/{key}/shield`: the value as an SVG badge.
 pub async fn get(
     State(state): State<AppState>,
-    path: RawPath,
-    headers: HeaderMap,
-    RawQuery(raw): RawQuery,
+    Named { name, params, .. }: Named<Abacus>,
 ) -> Response {
-    let params = Params::parse(raw.as_deref());
-    let name = names::from_path(path, &headers, Dialect::Abacus);
     Reply::json()
         .never_cached()
         .run(name, move |name| async move {
             let badge = badge_query(&params)?;
-            let record = state
-                .store
-                .info(&name)
-                .await?
-                .ok_or_else(|| Failure::error(StatusCode::NOT_FOUND, KEY_NOT_FOUND))?;
+            let record = state.store.info(&name).await?.ok_or_else(key_not_found)?;
             Ok(Answer::Svg(render_svg(
                 &badge.label,
                 record.value,
