@@ -22,6 +22,7 @@ fn main() -> ExitCode {
         Ok(config) => config,
         Err(err) => return bad_config(&err),
     };
-    telemetry::init(&config.log);
+    // Held to the end, so that the last log lines are flushed before the process exits.
+    let _logs = telemetry::init(&config.log);
     commands::run(cli.command.unwrap_or(Command::Serve), config)
 }

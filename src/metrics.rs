@@ -8,7 +8,7 @@
 //! code.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
 };
 
 use crate::store::{StoreCall, StoreObserver};
@@ -20,6 +20,7 @@ pub struct Metrics {
     store_operations: IntCounterVec,
     store_errors: IntCounterVec,
     store_duration: HistogramVec,
+    log_lines_dropped: IntCounter,
 }
 
 /// Latency buckets from 0.5 ms to 10 s: a counter increment is well under a millisecond on a
@@ -75,12 +76,18 @@ impl Metrics {
             &["backend", "operation"],
         )
         .expect("valid metric definition");
+        let log_lines_dropped = IntCounter::new(
+            "log_lines_dropped_total",
+            "Log lines dropped because the log writer fell behind",
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
             Box::new(store_operations.clone()),
             Box::new(store_errors.clone()),
             Box::new(store_duration.clone()),
+            Box::new(log_lines_dropped.clone()),
         ] {
             registry
                 .register(collector)
@@ -93,6 +100,7 @@ impl Metrics {
             store_operations,
             store_errors,
             store_duration,
+            log_lines_dropped,
         }
     }
 
@@ -107,6 +115,12 @@ impl Metrics {
 
     /// The Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
+        // The log writer counts its drops itself; bring the metric up to that count.
+        let dropped = crate::telemetry::dropped_lines();
+        let reported = self.log_lines_dropped.get();
+        if dropped > reported {
+            self.log_lines_dropped.inc_by(dropped - reported);
+        }
         let mut buffer = Vec::new();
         // Encoding into a Vec cannot fail for I/O reasons; an error here would mean a metric
         // with invalid UTF-8 labels, which our fixed label values cannot produce.

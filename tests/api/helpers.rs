@@ -38,10 +38,11 @@ pub fn init_test_logging() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if test_log() {
-            tally::telemetry::init(&tally::config::LogConfig {
+            // The guard is kept for the whole test run, so the writer thread keeps writing.
+            std::mem::forget(tally::telemetry::init(&tally::config::LogConfig {
                 filter: "debug,sqlx=info,hyper=info".to_owned(),
                 format: tally::config::LogFormat::Pretty,
-            });
+            }));
         }
     });
 }

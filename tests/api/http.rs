@@ -163,6 +163,10 @@ async fn metrics_count_requests_by_route_and_store_calls(app: &TestApp, backend:
     let increments =
         format!(r#"store_operations_total{{backend="{backend}",operation="increment"}} 3"#);
     assert!(body.contains(&increments), "{body}");
+    assert!(
+        body.contains("\nlog_lines_dropped_total "),
+        "the log writer's drops are a metric: {body}"
+    );
 }
 
 /// Every response carries an `x-request-id`; one sent by the client is kept.
