@@ -33,6 +33,14 @@ async function countVisit() {
 
 async function checkPostgres() {
   const hello = document.getElementById("hello");
+  // The server says whether a PostgreSQL is configured; without one, /hello can only answer
+  // 503, so the page says why instead of asking (a failed request is a console error).
+  if (hello.dataset.configured === "no") {
+    hello.textContent =
+      "no PostgreSQL is configured for this check: set DATABASE_URI=postgres://user:password@host:5432/db";
+    hello.className = "warn";
+    return;
+  }
   try {
     const response = await fetch("/hello");
     if (response.ok) {

@@ -53,12 +53,16 @@ async fn welcome(State(state): State<AppState>, headers: HeaderMap) -> Response 
                 "unavailable".to_owned()
             }
         };
-        // Both values are safe to splice into HTML: a number (or a fixed word) and one of the
-        // fixed backend names.
+        // Every value is safe to splice into HTML: a number (or a fixed word), one of the
+        // fixed backend names, and `yes`/`no` (whether `/hello` has a PostgreSQL to ask).
         Html(
             INDEX_HTML
                 .replace("{{count}}", &count)
-                .replace("{{store}}", state.store.backend().as_str()),
+                .replace("{{store}}", state.store.backend().as_str())
+                .replace(
+                    "{{postgres}}",
+                    if state.greeter.is_some() { "yes" } else { "no" },
+                ),
         )
         .into_response()
     } else {
