@@ -19,7 +19,7 @@ pub(super) fn parse_admin_token(token: Option<&str>) -> Result<Option<TokenHash>
         return Err(ConfigError::new(
             "ADMIN_TOKEN",
             format!(
-                "the given value is not valid (not shown); accepted: at least {MIN_ADMIN_TOKEN_LEN} characters without spaces, such as the output of `openssl rand -base64 32`"
+                "the given value is not valid (not shown); accepted: at least {MIN_ADMIN_TOKEN_LEN} characters without spaces, such as the output of `openssl rand -hex 32`"
             ),
         ));
     }

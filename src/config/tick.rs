@@ -9,7 +9,7 @@ use super::{error::ConfigError, parse::parse_duration};
 use crate::{cli::TickArgs, store::CounterName};
 
 pub const DEFAULT_TICK_INTERVAL: Duration = Duration::from_secs(2);
-pub const DEFAULT_TICK_COUNTER: &str = "tick_count";
+pub use crate::store::DEFAULT_TICK_COUNTER;
 
 /// What `tally tick` needs.
 #[derive(Debug, Clone)]

@@ -104,6 +104,7 @@ impl Store {
     }
 
     /// Creates `name` unless it exists: `true` if created, `false` (nothing changed) if not.
+    /// tally's own counters ([`CounterName::is_reserved`]) always count as existing.
     pub async fn create(
         &self,
         name: &CounterName,
@@ -116,6 +117,11 @@ impl Store {
                 "update bounds must include 0, got {} to {}",
                 rules.lower_bound, rules.upper_bound
             )));
+        }
+        if name.is_reserved() {
+            // tally's own counters count as existing: creating one would hand its value to
+            // whoever asked first.
+            return Ok(false);
         }
         self.bounded("create", self.counters.create(name, counter))
             .await

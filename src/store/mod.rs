@@ -46,8 +46,8 @@ pub use counter::{
 pub use error::{StoreError, StoreErrorKind};
 pub use facade::{Store, StoreCall, StoreObserver};
 pub use name::{
-    CounterName, DEFAULT_COUNTER, DEFAULT_NAMESPACE, MAX_NAME_LEN, MIN_NAME_LEN, NAME_PATTERN,
-    Name, is_name_char,
+    CounterName, DEFAULT_COUNTER, DEFAULT_NAMESPACE, DEFAULT_TICK_COUNTER, MAX_NAME_LEN,
+    MIN_NAME_LEN, NAME_PATTERN, Name, is_name_char,
 };
 pub use spec::{Backend, StoreSpec};
 

@@ -19,6 +19,9 @@ pub const DEFAULT_NAMESPACE: &str = "default";
 /// The key of the counter behind `/count`, in the default namespace.
 pub const DEFAULT_COUNTER: &str = "visitor_count";
 
+/// The key `tally tick` counts by default, in the default namespace.
+pub const DEFAULT_TICK_COUNTER: &str = "tick_count";
+
 /// The shortest and longest namespace or key.
 pub const MIN_NAME_LEN: usize = 3;
 pub const MAX_NAME_LEN: usize = 64;
@@ -105,6 +108,14 @@ impl CounterName {
             namespace: namespace.clone(),
             key: Name(String::new()),
         }
+    }
+
+    /// tally's own counters (`/count`'s `default/visitor_count` and `tally tick`'s default
+    /// `default/tick_count`): they exist from their first count on and are nobody's to
+    /// create, so no one can own them and set or lower them.
+    pub fn is_reserved(&self) -> bool {
+        self.namespace.as_str() == DEFAULT_NAMESPACE
+            && matches!(self.key.as_str(), DEFAULT_COUNTER | DEFAULT_TICK_COUNTER)
     }
 
     pub fn namespace(&self) -> &Name {

@@ -46,6 +46,20 @@ impl ClientIp {
         self.0
     }
 
+    /// What the rate limit counts: the address for IPv4, its /64 network for IPv6 (a host is
+    /// usually given a whole /64, and could otherwise take a fresh budget per address).
+    pub fn rate_limit_key(self) -> ClientIp {
+        ClientIp(self.0.map(|ip| match ip {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(std::net::Ipv6Addr::from(
+                    u128::from(v6) & !(u128::from(u64::MAX)),
+                )),
+            },
+            v4 => v4,
+        }))
+    }
+
     /// The client of a request with these extensions (where axum puts the peer's
     /// `ConnectInfo<SocketAddr>`) and headers.
     pub fn of_request(

@@ -72,7 +72,7 @@ pub async fn enforce(State(limiter): State<RateLimiter>, request: Request, next:
         request.headers(),
         &limiter.inner.trusted,
     );
-    let verdict = limiter.check(client, Instant::now());
+    let verdict = limiter.check(client.rate_limit_key(), Instant::now());
     let mut response = if verdict.allowed {
         next.run(request).await
     } else {
@@ -454,6 +454,25 @@ mod tests {
         )
         .await;
         assert_eq!(second.status(), StatusCode::TOO_MANY_REQUESTS);
+    }
+
+    #[tokio::test]
+    async fn ipv6_clients_share_one_budget_per_64_network() {
+        let app = app(Some(limit(1, Duration::from_secs(60))), "");
+        let first = send(&app, "/limited", Some("2001:db8:1:2::1"), &[]).await;
+        assert_eq!(first.status(), StatusCode::OK);
+        let same_64 = send(&app, "/limited", Some("2001:db8:1:2:ffff::9"), &[]).await;
+        assert_eq!(same_64.status(), StatusCode::TOO_MANY_REQUESTS);
+        let other_64 = send(&app, "/limited", Some("2001:db8:1:3::1"), &[]).await;
+        assert_eq!(other_64.status(), StatusCode::OK);
+        let v4 = send(&app, "/limited", Some("192.0.2.7"), &[]).await;
+        assert_eq!(v4.status(), StatusCode::OK);
+        let mapped = send(&app, "/limited", Some("::ffff:192.0.2.7"), &[]).await;
+        assert_eq!(
+            mapped.status(),
+            StatusCode::TOO_MANY_REQUESTS,
+            "an IPv4-mapped address is its IPv4 client"
+        );
     }
 
     #[test]

@@ -209,6 +209,44 @@ pub async fn create_makes_a_counter_once(store: Store) {
     );
 }
 
+/// tally's own counters count as existing: nobody can create (and so own) them, before or
+/// after their first count.
+pub async fn tallys_own_counters_cannot_be_created(store: Store) {
+    for own in ["default/visitor_count", "default/tick_count"] {
+        let name = CounterName::parse(own).expect("valid");
+        assert!(name.is_reserved(), "{own}");
+        assert!(
+            !store.create(&name, &created(5)).await.expect("create"),
+            "{own}"
+        );
+        let owner = store
+            .info(&name)
+            .await
+            .expect("info")
+            .and_then(|info| info.owner);
+        assert_eq!(owner, None, "{own} has no owner");
+    }
+    let visitors = CounterName::default_counter();
+    let before = store.get(&visitors).await.expect("get");
+    assert!(
+        store
+            .info(&visitors)
+            .await
+            .expect("info")
+            .is_none_or(|info| info.owner.is_none()),
+        "nobody owns it"
+    );
+    assert_eq!(
+        store.increment(&visitors, 1).await.expect("hit"),
+        before + 1
+    );
+    assert!(
+        !CounterName::parse("elsewhere/visitor_count")
+            .expect("valid")
+            .is_reserved()
+    );
+}
+
 /// Negative values and bounds that exclude 0 are invalid input, and create nothing.
 pub async fn create_rejects_invalid_input(store: Store) {
     let counter = name("bad_create");
@@ -506,6 +544,7 @@ macro_rules! contract_suite {
                 a_hit_creates_an_unowned_counter,
                 create_makes_a_counter_once,
                 create_rejects_invalid_input,
+                tallys_own_counters_cannot_be_created,
                 set_replaces_the_value_of_an_existing_counter,
                 add_stays_within_zero_and_the_largest_count,
                 changes_move_updated_at,

@@ -750,3 +750,36 @@ async fn redis_keeps_only_the_token_hash() {
 async fn sqlite_keeps_only_the_token_hash() {
     stores_keep_only_the_hash(Backend::Sqlite).await;
 }
+
+/// Without a token the answer is 401, whatever else is wrong with the request.
+#[tokio::test]
+async fn a_missing_token_is_401_before_anything_else_is_checked() {
+    let app = app().await;
+    let path = "/api/v1/counters/ordered/counter";
+    let no_body = app.request(Method::PUT, path, &[], Body::Empty).await;
+    assert_error(&no_body, StatusCode::UNAUTHORIZED, "unauthorized");
+    let not_json = app
+        .request(
+            Method::POST,
+            &format!("{path}/add"),
+            &[("content-type", "text/plain")],
+            Body::Raw("five".into()),
+        )
+        .await;
+    assert_error(&not_json, StatusCode::UNAUTHORIZED, "unauthorized");
+    let bad_limit = app.get("/api/v1/counters/ordered?limit=0").await;
+    assert_error(&bad_limit, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+/// tally's own counters cannot be created (and so owned) through the API: `409`, and
+/// `/count` keeps counting them.
+#[tokio::test]
+async fn tallys_own_counters_cannot_be_taken_over() {
+    let app = app().await;
+    for own in ["default/visitor_count", "default/tick_count"] {
+        let (reply, token) = create(&app, own, Body::Json(json!({"value": 999}))).await;
+        assert_error(&reply, StatusCode::CONFLICT, "already_exists");
+        assert!(token.is_empty(), "no token for {own}");
+    }
+    assert_eq!(crate::helpers::visitor_count(&app.count().await), 1);
+}

@@ -88,7 +88,10 @@ pub const MAX_LIMIT: usize = 1000;
 
 /// RFC 3339 in UTC with milliseconds.
 pub fn timestamp(millis: i64) -> String {
-    let since_epoch = Duration::from_millis(u64::try_from(millis).unwrap_or(0));
+    // The last millisecond RFC 3339 can write (9999-12-31T23:59:59.999Z); a stored time past
+    // it (a row edited by hand) is shown as that, not a panic.
+    const LATEST: u64 = 253_402_300_799_999;
+    let since_epoch = Duration::from_millis(u64::try_from(millis).unwrap_or(0).min(LATEST));
     humantime::format_rfc3339_millis(UNIX_EPOCH + since_epoch).to_string()
 }
 
@@ -261,9 +264,14 @@ pub async fn set(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: CounterPath,
-    JsonBody(body): JsonBody<SetBody>,
+    body: Result<JsonBody<SetBody>, AppError>,
 ) -> Result<Response, AppError> {
+    // A missing token is 401 whatever else is wrong with the request.
+    if bearer(&headers).is_none() {
+        return Err(missing_token());
+    }
     let name = counter_path(path)?;
+    let JsonBody(body) = body?;
     let value = body
         .value
         .ok_or_else(|| AppError::BadRequest("the body needs {\"value\": N}".to_owned()))?;
@@ -312,9 +320,14 @@ pub async fn add(
     State(state): State<AppState>,
     headers: HeaderMap,
     path: CounterPath,
-    JsonBody(body): JsonBody<AddBody>,
+    body: Result<JsonBody<AddBody>, AppError>,
 ) -> Result<Response, AppError> {
+    // A missing token is 401 whatever else is wrong with the request.
+    if bearer(&headers).is_none() {
+        return Err(missing_token());
+    }
     let name = counter_path(path)?;
+    let JsonBody(body) = body?;
     let amount = body
         .amount
         .ok_or_else(|| AppError::BadRequest("the body needs {\"amount\": N}".to_owned()))?;
@@ -389,6 +402,8 @@ pub async fn list(
     path: Result<Path<NamespaceParams>, PathRejection>,
     params: Result<Query<ListQuery>, QueryRejection>,
 ) -> Result<Response, AppError> {
+    // The admin's token first: without it, nothing else about the request is answered.
+    require_admin(&headers, state.admin.as_ref())?;
     let Path(NamespaceParams { namespace }) =
         path.map_err(|rejection| AppError::BadRequest(rejection.body_text()))?;
     let namespace = Name::parse("namespace", &namespace)?;
@@ -408,7 +423,6 @@ pub async fn list(
         .as_deref()
         .map(|cursor| Name::parse("cursor", cursor))
         .transpose()?;
-    require_admin(&headers, state.admin.as_ref())?;
     let page = state.store.list(&namespace, cursor.as_ref(), limit).await?;
     let next_cursor = (page.len() == limit)
         .then(|| page.last().map(|last| last.key.as_str().to_owned()))
@@ -438,5 +452,7 @@ mod tests {
     fn timestamps_are_rfc3339_utc_with_milliseconds() {
         assert_eq!(timestamp(0), "1970-01-01T00:00:00.000Z");
         assert_eq!(timestamp(1_700_000_000_123), "2023-11-14T22:13:20.123Z");
+        assert_eq!(timestamp(i64::MAX), "9999-12-31T23:59:59.999Z");
+        assert_eq!(timestamp(-5), "1970-01-01T00:00:00.000Z");
     }
 }
