@@ -586,6 +586,54 @@ async fn a_store_failure_during_an_export_breaks_the_transfer() {
     assert_eq!(names(&export(&app).await).len(), 10);
 }
 
+/// While the store is down, the requests that queued behind a failed count get its failure at
+/// once instead of each counting again: one walk, whatever the number of requests.
+#[tokio::test]
+async fn stats_do_not_pile_up_walks_while_the_store_is_down() {
+    let server = RedisServer::start();
+    let mut config = Config::with_store(StoreSpec::Redis(redis_info(&server.url())));
+    config.store_timeout = Duration::from_millis(300);
+    let app = spawn_app(config).await;
+    server.pause();
+    let scans = |metrics: &str| -> u64 {
+        metrics
+            .lines()
+            .find(|line| {
+                line.starts_with(r#"store_operations_total{backend="redis",operation="scan"}"#)
+            })
+            .and_then(|line| line.rsplit(' ').next())
+            .and_then(|count| count.parse().ok())
+            .unwrap_or(0)
+    };
+    let requests: Vec<_> = (0..5)
+        .map(|_| {
+            let http = app.http.clone();
+            tokio::spawn(async move { http.get("/api/v1/stats").await })
+        })
+        .collect();
+    for request in requests {
+        let reply = request.await.expect("task");
+        assert_eq!(
+            reply.status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{}",
+            reply.body
+        );
+        assert!(reply.header("retry-after").is_some());
+    }
+    let after_burst = scans(&app.get("/metrics").await.body);
+    let again = app.get("/api/v1/stats").await;
+    assert_eq!(again.status, StatusCode::SERVICE_UNAVAILABLE);
+    let metrics = app.get("/metrics").await.body;
+    server.resume();
+    assert_eq!(after_burst, 1, "five requests, one walk: {metrics}");
+    assert_eq!(
+        scans(&metrics),
+        1,
+        "a request within the backoff walks nothing"
+    );
+}
+
 /// `stats` counts counters, namespaces and hits (the sum of the values), for anyone, and
 /// keeps its answer for a while.
 async fn stats_count_counters_namespaces_and_hits(backend: Backend) {

@@ -44,11 +44,22 @@ pub struct Stats {
     pub hits: u64,
 }
 
+/// After a walk failed, how long requests are answered `503` at once instead of each
+/// queueing a walk of its own against a store that is down (the route is public).
+pub const STATS_FAILURE_BACKOFF: Duration = Duration::from_secs(2);
+
+/// What the last walk gave, and when.
+#[derive(Clone, Copy)]
+enum Last {
+    Counted(Instant, Stats),
+    Failed(Instant),
+}
+
 /// The last answer and when it was computed; cheap to clone (one `Arc`).
 #[derive(Clone)]
 pub struct StatsCache {
     ttl: Duration,
-    last: Arc<Mutex<Option<(Instant, Stats)>>>,
+    last: Arc<Mutex<Option<Last>>>,
 }
 
 impl Default for StatsCache {
@@ -67,16 +78,31 @@ impl StatsCache {
     }
 
     /// The kept answer while it is fresh, else a new walk of `store`.
+    /// Requests that waited for a walk that failed get the failure without walking again.
     pub async fn get(&self, store: &Store) -> Result<Stats, StoreError> {
         let mut last = self.last.lock().await;
-        if let Some((at, stats)) = *last
-            && at.elapsed() < self.ttl
-        {
-            return Ok(stats);
+        match *last {
+            Some(Last::Counted(at, stats)) if at.elapsed() < self.ttl => return Ok(stats),
+            Some(Last::Failed(at)) if at.elapsed() < STATS_FAILURE_BACKOFF => {
+                return Err(StoreError::unavailable(
+                    store.backend(),
+                    "counting every counter failed moments ago; not trying again yet",
+                ));
+            }
+            _ => {}
         }
-        let stats = walk(store).await?;
-        *last = Some((Instant::now(), stats));
-        Ok(stats)
+        match walk(store).await {
+            Ok(stats) => {
+                *last = Some(Last::Counted(Instant::now(), stats));
+                Ok(stats)
+            }
+            Err(err) => {
+                if err.is_transient() {
+                    *last = Some(Last::Failed(Instant::now()));
+                }
+                Err(err)
+            }
+        }
     }
 }
 
