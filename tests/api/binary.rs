@@ -506,6 +506,7 @@ fn help_documents_every_variable() {
         "RATE_LIMIT",
         "TRUSTED_PROXIES",
         "ADMIN_TOKEN",
+        "IMPORT_LIMIT",
     ] {
         // clap prints `[env: NAME=]`, or `[env: NAME]` where values are hidden.
         let documented = help.contains(&format!("[env: {variable}="))

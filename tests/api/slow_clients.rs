@@ -81,6 +81,15 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
     received
 }
 
+/// Reads until tally closes the connection, checks that it waited at least (nearly) `timeout`
+/// from `since`, and returns what it sent before closing.
+async fn closed_after(stream: &mut TcpStream, since: Instant, timeout: Duration) -> String {
+    let answer = read_until_closed(stream).await;
+    let waited = since.elapsed();
+    assert!(waited >= nearly(timeout), "closed after {waited:?}");
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
 /// Reads one response (head and `content-length` body) from a keep-alive connection.
 async fn read_response(stream: &mut TcpStream) -> String {
     let mut received = Vec::new();
@@ -128,12 +137,7 @@ async fn a_half_sent_head_gets_408_and_is_closed_after_header_timeout() {
     let mut stream = connect(&app.address).await;
     let started = Instant::now();
     stream.write_all(HALF_HEAD).await.expect("send half a head");
-    let answer = String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned();
-    assert!(
-        started.elapsed() >= nearly(header),
-        "{:?}",
-        started.elapsed()
-    );
+    let answer = closed_after(&mut stream, started, header).await;
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     assert!(answer.contains("connection: close"), "{answer}");
     assert!(answer.contains("x-request-id: "), "{answer}");
@@ -189,13 +193,8 @@ async fn a_silent_connection_is_closed_after_header_timeout_without_an_answer() 
     .await;
     let mut stream = connect(&app.address).await;
     let started = Instant::now();
-    let answer = read_until_closed(&mut stream).await;
-    assert!(
-        started.elapsed() >= nearly(header),
-        "{:?}",
-        started.elapsed()
-    );
-    assert!(answer.is_empty(), "{}", String::from_utf8_lossy(&answer));
+    let answer = closed_after(&mut stream, started, header).await;
+    assert!(answer.is_empty(), "{answer}");
     app.stop().await.expect("stops");
 }
 
@@ -232,13 +231,8 @@ async fn an_idle_keep_alive_connection_is_closed_after_keepalive_timeout() {
     stream.write_all(HEAD).await.expect("request");
     assert_ok(&read_response(&mut stream).await);
     let idle_from = Instant::now();
-    let after = read_until_closed(&mut stream).await;
-    assert!(
-        idle_from.elapsed() >= nearly(keepalive),
-        "{:?}",
-        idle_from.elapsed()
-    );
-    assert!(after.is_empty(), "{}", String::from_utf8_lossy(&after));
+    let after = closed_after(&mut stream, idle_from, keepalive).await;
+    assert!(after.is_empty(), "{after}");
     app.stop().await.expect("stops");
 }
 
@@ -257,12 +251,7 @@ async fn a_later_head_sent_in_part_gets_408_after_header_timeout() {
     assert_ok(&read_response(&mut stream).await);
     let started = Instant::now();
     stream.write_all(HALF_HEAD).await.expect("half a head");
-    let answer = String::from_utf8_lossy(&read_until_closed(&mut stream).await).into_owned();
-    assert!(
-        started.elapsed() >= nearly(header),
-        "{:?}",
-        started.elapsed()
-    );
+    let answer = closed_after(&mut stream, started, header).await;
     assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
     app.stop().await.expect("stops");
 }
