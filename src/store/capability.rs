@@ -1,10 +1,10 @@
 //! The traits a backend implements: [`Lifecycle`], which every backend has, and one trait per
 //! *capability*, each a slice of what tally keeps in a store.
 //!
-//! Today the one capability is [`CounterStore`]: named counters with atomic increments. The
-//! features to come each bring their own trait here (owners' token hashes, per-period counts,
-//! a job queue), implemented by every backend and checked by a contract suite of its own over
-//! all four. Adding one means: the trait in this file, an `impl` in each backend module, a field
+//! The capabilities: [`CounterStore`] (named counters with atomic increments) and
+//! [`JobQueue`] (background jobs). The features to come each bring their own trait here
+//! (per-period counts), implemented by every backend and checked by a contract suite of its
+//! own over all four. Adding one means: the trait in this file, an `impl` in each backend module, a field
 //! in `Parts` (in `store/mod.rs`, so that [`super::open`] hands it out), and its methods on the
 //! [`super::Store`] facade, which applies the deadline and the metrics to every call.
 //!
@@ -15,6 +15,9 @@ use async_trait::async_trait;
 
 use super::{
     AddOutcome, Backend, CounterName, CounterRecord, Listed, Name, NewCounter, StoreError,
+    job::{
+        Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
+    },
 };
 
 /// What every backend does whatever its capabilities: say which it is, answer a ping, apply its
@@ -92,4 +95,118 @@ pub trait CounterStore: Send + Sync + 'static {
     /// Writes `record` as given (value, times, owner, rules), creating or replacing the
     /// counter: an import. Applying the same record twice leaves the same state.
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError>;
+
+    /// [`CounterStore::restore`] of every record, in one round trip where the store allows
+    /// (one transaction, one pipeline): a page of an import or a copy. All or nothing where
+    /// the store has transactions; on Redis a failure may leave a prefix of the records
+    /// written, which is harmless because restoring is idempotent.
+    async fn restore_many(&self, records: &[CounterRecord]) -> Result<(), StoreError> {
+        for record in records {
+            self.restore(record).await?;
+        }
+        Ok(())
+    }
+}
+
+/// The job queue (§ "Background jobs" of the README): jobs, their leases, the workers that
+/// hold them, and the chunks of an import's input and an export's result.
+///
+/// Every change is one atomic statement, transaction or script, so two workers can never both
+/// claim a job, and a worker whose lease ran out can no longer write to the job: every write
+/// of a holder names its [`Lease`] and changes nothing (answering [`Held::Lost`] or `false`)
+/// when the job's lease token is no longer that one. Times are milliseconds, given by the
+/// caller (see [`super::job`]). The facade has checked the input.
+#[async_trait]
+pub trait JobQueue: Send + Sync + 'static {
+    /// Adds `job` as `queued`, runnable at once: `(record, true)`. When its `unique_key` is
+    /// already stored, nothing is added and the stored job is returned: `(stored, false)`.
+    async fn enqueue(&self, job: &NewJob) -> Result<(JobRecord, bool), StoreError>;
+
+    /// The job `id`, or `None`.
+    async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Up to `limit` (at least 1) jobs, newest first (by id), only those with `status` if
+    /// given, and only those older than `before` (the cursor: the last id of the page before).
+    async fn jobs(
+        &self,
+        status: Option<JobStatus>,
+        before: Option<&JobId>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError>;
+
+    /// Settles the `running` jobs whose lease ended before `now` and that must not run again:
+    /// a cancel was asked (→ `cancelled`), or `attempts` reached `max_attempts` (→ `failed`,
+    /// the error saying that its worker stopped answering). Both get `finished_at = now` and
+    /// lose worker and lease. Returns how many it settled.
+    async fn settle_expired(&self, now: i64) -> Result<u64, StoreError>;
+
+    /// Atomically takes the oldest job (smallest id) that is `queued` with `run_after <= now`,
+    /// or `running` with `lease_until < now`, no cancel asked and `attempts < max_attempts` (a
+    /// job whose worker died): it becomes `running`, held by `worker` with lease `token` until
+    /// `lease_until`, `attempts + 1`, `started_at = updated_at = now`. `None` when there is none.
+    async fn claim(
+        &self,
+        worker: &str,
+        token: &str,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Option<JobRecord>, StoreError>;
+
+    /// The holder reports: writes `progress`, the `checkpoint` when given, `updated_at = now`,
+    /// `lease_until`. [`Held::Lost`] (and nothing written) when `lease` no longer holds it.
+    async fn heartbeat(
+        &self,
+        lease: &Lease,
+        progress: &Progress,
+        checkpoint: Option<&str>,
+        now: i64,
+        lease_until: i64,
+    ) -> Result<Held, StoreError>;
+
+    /// The holder ends its hold as `end` says (see [`JobEnd`]); worker, lease and lease time
+    /// are cleared, `updated_at = now`, and `finished_at = now` when the job is finished.
+    /// `false` (and nothing written) when `lease` no longer holds it.
+    async fn finish(&self, lease: &Lease, end: &JobEnd, now: i64) -> Result<bool, StoreError>;
+
+    /// Cancels `id`: a `queued` job becomes `cancelled` (finished now); a `running` one gets
+    /// `cancel_requested` (its holder stops at its next heartbeat); a finished one is left as
+    /// it is. The job as it is afterwards, or `None` when there is no such job.
+    async fn cancel(&self, id: &JobId, now: i64) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Queues a `failed` or `cancelled` job again as new: `attempts` 0, no error, result,
+    /// checkpoint, cancel or finish time, progress reset, runnable at once. Other statuses are
+    /// left as they are. The job as it is afterwards, or `None` when there is no such job.
+    async fn retry(&self, id: &JobId, now: i64) -> Result<Option<JobRecord>, StoreError>;
+
+    /// Deletes the finished jobs whose `finished_at` is before `finished_before`, with their
+    /// chunks; how many jobs it deleted.
+    async fn purge(&self, finished_before: i64) -> Result<u64, StoreError>;
+
+    /// How many jobs each (kind, status) pair has; pairs with none may be left out.
+    async fn count_jobs(&self) -> Result<Vec<JobCount>, StoreError>;
+
+    /// Records (or refreshes) a worker.
+    async fn worker_seen(&self, worker: &WorkerRecord) -> Result<(), StoreError>;
+
+    /// Forgets a worker that stopped.
+    async fn worker_gone(&self, name: &str) -> Result<(), StoreError>;
+
+    /// The workers last seen at or after `seen_since`, by name.
+    async fn workers(&self, seen_since: i64) -> Result<Vec<WorkerRecord>, StoreError>;
+
+    /// Stores chunk `seq` of the byte stream `part` of job `id` (an import's `input`, an
+    /// export attempt's result), replacing one stored under the same numbers.
+    async fn put_chunk(
+        &self,
+        id: &JobId,
+        part: &str,
+        seq: u32,
+        data: &[u8],
+    ) -> Result<(), StoreError>;
+
+    /// Chunk `seq` of `part` of job `id`, or `None` past its end.
+    async fn chunk(&self, id: &JobId, part: &str, seq: u32) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Deletes every chunk of `part` of job `id`.
+    async fn drop_chunks(&self, id: &JobId, part: &str) -> Result<(), StoreError>;
 }

@@ -25,8 +25,12 @@ use std::{
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Lifecycle, Listed, Name,
-    NewCounter, StoreError,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, JobQueue, Lifecycle, Listed,
+    Name, NewCounter, StoreError,
+    job::{
+        Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
+    },
+    now_millis,
 };
 
 /// Told the outcome of every bounded store call; implemented by the metrics.
@@ -38,7 +42,8 @@ pub trait StoreObserver: Send + Sync + 'static {
 pub struct StoreCall<'a> {
     pub backend: Backend,
     /// The facade method: `increment`, `get`, `info`, `create`, `set`, `add`, `delete`,
-    /// `list`, `scan`, `restore`, `ping`.
+    /// `list`, `scan`, `restore`, `restore_many`, `ping`, or a job-queue call (`enqueue`,
+    /// `claim`, `heartbeat`, `finish`, ...).
     pub operation: &'static str,
     pub elapsed: Duration,
     /// `None` on success.
@@ -51,6 +56,7 @@ pub struct Store {
     timeout: Duration,
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
+    queue: Arc<dyn JobQueue>,
     observer: Option<Arc<dyn StoreObserver>>,
 }
 
@@ -61,6 +67,7 @@ impl Store {
             timeout,
             lifecycle: parts.lifecycle,
             counters: parts.counters,
+            queue: parts.queue,
             observer: None,
         }
     }
@@ -179,6 +186,161 @@ impl Store {
         self.bounded("restore", self.counters.restore(record)).await
     }
 
+    /// [`Store::restore`] of every record in one round trip where the store allows: a page of
+    /// an import or a copy.
+    pub async fn restore_many(&self, records: &[CounterRecord]) -> Result<(), StoreError> {
+        for record in records {
+            check_value("a counter's value", record.value)?;
+        }
+        if records.is_empty() {
+            return Ok(());
+        }
+        self.bounded("restore_many", self.counters.restore_many(records))
+            .await
+    }
+
+    /// Adds `job` to the queue; with a `unique_key` already stored, the stored job and `false`.
+    pub async fn enqueue(&self, job: &NewJob) -> Result<(JobRecord, bool), StoreError> {
+        if job.max_attempts == 0 {
+            return Err(StoreError::invalid_input("a job needs at least 1 attempt"));
+        }
+        self.bounded("enqueue", self.queue.enqueue(job)).await
+    }
+
+    /// The job `id`, or `None`.
+    pub async fn job(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.bounded("job", self.queue.job(id)).await
+    }
+
+    /// Up to `limit` jobs, newest first, with `status` if given, older than `before`.
+    pub async fn jobs(
+        &self,
+        status: Option<JobStatus>,
+        before: Option<&JobId>,
+        limit: usize,
+    ) -> Result<Vec<JobRecord>, StoreError> {
+        if limit == 0 {
+            return Err(StoreError::invalid_input("a page holds at least 1 job"));
+        }
+        self.bounded("jobs", self.queue.jobs(status, before, limit))
+            .await
+    }
+
+    /// Settles the jobs whose worker died and that must not run again, then takes the oldest
+    /// runnable job for `worker`, held for `lease` under a fresh lease token.
+    pub async fn claim(
+        &self,
+        worker: &str,
+        lease: Duration,
+    ) -> Result<Option<(JobRecord, Lease)>, StoreError> {
+        let now = now_millis();
+        self.bounded("settle_expired", self.queue.settle_expired(now))
+            .await?;
+        let token = uuid::Uuid::new_v4().simple().to_string();
+        let claimed = self
+            .bounded(
+                "claim",
+                self.queue.claim(worker, &token, now, until(now, lease)),
+            )
+            .await?;
+        Ok(claimed.map(|job| {
+            let lease = Lease { job: job.id, token };
+            (job, lease)
+        }))
+    }
+
+    /// The holder's report: progress, checkpoint, and its lease extended by `lease`.
+    pub async fn heartbeat(
+        &self,
+        held: &Lease,
+        progress: &Progress,
+        checkpoint: Option<&str>,
+        lease: Duration,
+    ) -> Result<Held, StoreError> {
+        let now = now_millis();
+        self.bounded(
+            "heartbeat",
+            self.queue
+                .heartbeat(held, progress, checkpoint, now, until(now, lease)),
+        )
+        .await
+    }
+
+    /// Ends the hold `lease` has on its job; `false` when it no longer held it.
+    pub async fn finish(&self, lease: &Lease, end: &JobEnd) -> Result<bool, StoreError> {
+        self.bounded("finish", self.queue.finish(lease, end, now_millis()))
+            .await
+    }
+
+    /// Cancels a job (at once when queued, at its next heartbeat when running).
+    pub async fn cancel(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.bounded("cancel", self.queue.cancel(id, now_millis()))
+            .await
+    }
+
+    /// Queues a failed or cancelled job again.
+    pub async fn retry(&self, id: &JobId) -> Result<Option<JobRecord>, StoreError> {
+        self.bounded("retry", self.queue.retry(id, now_millis()))
+            .await
+    }
+
+    /// Deletes jobs finished before `finished_before` (ms), with their chunks.
+    pub async fn purge(&self, finished_before: i64) -> Result<u64, StoreError> {
+        self.bounded("purge", self.queue.purge(finished_before))
+            .await
+    }
+
+    /// How many jobs each kind has in each status.
+    pub async fn count_jobs(&self) -> Result<Vec<JobCount>, StoreError> {
+        self.bounded("count_jobs", self.queue.count_jobs()).await
+    }
+
+    /// Records or refreshes a worker.
+    pub async fn worker_seen(&self, worker: &WorkerRecord) -> Result<(), StoreError> {
+        self.bounded("worker_seen", self.queue.worker_seen(worker))
+            .await
+    }
+
+    /// Forgets a worker that stopped.
+    pub async fn worker_gone(&self, name: &str) -> Result<(), StoreError> {
+        self.bounded("worker_gone", self.queue.worker_gone(name))
+            .await
+    }
+
+    /// The workers seen at or after `seen_since` (ms).
+    pub async fn workers(&self, seen_since: i64) -> Result<Vec<WorkerRecord>, StoreError> {
+        self.bounded("workers", self.queue.workers(seen_since))
+            .await
+    }
+
+    /// Stores chunk `seq` of `part` of job `id`.
+    pub async fn put_chunk(
+        &self,
+        id: &JobId,
+        part: &str,
+        seq: u32,
+        data: &[u8],
+    ) -> Result<(), StoreError> {
+        self.bounded("put_chunk", self.queue.put_chunk(id, part, seq, data))
+            .await
+    }
+
+    /// Chunk `seq` of `part` of job `id`, or `None` past its end.
+    pub async fn chunk(
+        &self,
+        id: &JobId,
+        part: &str,
+        seq: u32,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        self.bounded("chunk", self.queue.chunk(id, part, seq)).await
+    }
+
+    /// Deletes every chunk of `part` of job `id`.
+    pub async fn drop_chunks(&self, id: &JobId, part: &str) -> Result<(), StoreError> {
+        self.bounded("drop_chunks", self.queue.drop_chunks(id, part))
+            .await
+    }
+
     /// Checks that the store answers and that its schema is in place.
     pub async fn ping(&self) -> Result<(), StoreError> {
         self.bounded("ping", self.lifecycle.ping()).await
@@ -219,6 +381,11 @@ impl Store {
         }
         result
     }
+}
+
+/// `now` plus `lease`, in milliseconds.
+fn until(now: i64, lease: Duration) -> i64 {
+    now.saturating_add(i64::try_from(lease.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn check_value(what: &str, value: i64) -> Result<(), StoreError> {

@@ -29,9 +29,12 @@ pub mod capability;
 mod counter;
 mod error;
 mod facade;
+pub mod job;
 mod memory;
+mod memory_queue;
 mod name;
 mod postgres;
+mod queue_stub;
 mod redis;
 mod spec;
 mod sql;
@@ -39,7 +42,7 @@ mod sqlite;
 
 use std::{sync::Arc, time::Duration};
 
-pub use capability::{CounterStore, Lifecycle};
+pub use capability::{CounterStore, JobQueue, Lifecycle};
 pub use counter::{
     AddOutcome, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules, now_millis,
 };
@@ -52,6 +55,7 @@ pub use name::{
 pub use spec::{Backend, StoreSpec};
 
 use memory::MemoryStore;
+use memory_queue::MemoryQueue;
 use postgres::PostgresStore;
 use redis::RedisStore;
 use sqlite::SqliteStore;
@@ -62,20 +66,25 @@ use sqlite::SqliteStore;
 struct Parts {
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
+    queue: Arc<dyn JobQueue>,
 }
 
 impl Parts {
-    /// A backend that is its own lifecycle (Redis, memory).
-    fn of<B: Lifecycle + CounterStore>(backend: B) -> Parts {
+    /// A backend that is its own lifecycle (Redis).
+    fn of<B: Lifecycle + CounterStore + JobQueue>(backend: B) -> Parts {
         let backend = Arc::new(backend);
         Parts::with_lifecycle(backend.clone(), backend)
     }
 
     /// A backend whose lifecycle is a separate object (the SQL backends' shared pool).
-    fn with_lifecycle<B: CounterStore>(lifecycle: Arc<dyn Lifecycle>, backend: Arc<B>) -> Parts {
+    fn with_lifecycle<B: CounterStore + JobQueue>(
+        lifecycle: Arc<dyn Lifecycle>,
+        backend: Arc<B>,
+    ) -> Parts {
         Parts {
             lifecycle,
-            counters: backend,
+            counters: backend.clone(),
+            queue: backend,
         }
     }
 }
@@ -96,7 +105,14 @@ pub fn open(spec: &StoreSpec, timeout: Duration) -> Result<Store, StoreError> {
             Parts::with_lifecycle(store.pool(), Arc::new(store))
         }
         StoreSpec::Redis(info) => Parts::of(RedisStore::new(info.clone(), timeout)?),
-        StoreSpec::Memory => Parts::of(MemoryStore::default()),
+        StoreSpec::Memory => {
+            let counters = Arc::new(MemoryStore::default());
+            Parts {
+                lifecycle: counters.clone(),
+                counters,
+                queue: Arc::new(MemoryQueue::default()),
+            }
+        }
     };
     Ok(Store::new(parts, timeout))
 }

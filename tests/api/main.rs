@@ -4,6 +4,7 @@
 //!
 //! The suites:
 //! - `contract`: the one suite every store passes, through the `Store` facade.
+//! - `job_contract`: the job queue's contract, every backend, through the `Store` facade.
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
@@ -37,6 +38,7 @@ mod counting_api;
 mod export_import;
 mod helpers;
 mod http;
+mod job_contract;
 mod limits;
 mod openapi;
 mod servers;
