@@ -35,6 +35,8 @@ pub enum Command {
     Migrate,
     /// Increment a counter every TICK_INTERVAL and print `Counter: N` (the tutorial's worker).
     Tick(TickArgs),
+    /// Run background jobs (export, import, copy, maintenance) until SIGTERM or Ctrl-C.
+    Worker(WorkerArgs),
     /// Ask a running server's /healthz (HEALTHCHECK_URL); exit 0 when it answers 200, 1
     /// otherwise.
     Healthcheck,
@@ -152,6 +154,23 @@ pub struct Settings {
     /// [default: 1GiB]
     #[arg(long, env = "IMPORT_LIMIT", global = true)]
     pub import_limit: Option<String>,
+
+    /// Job workers `tally serve` runs in-process, 0 to 64 (0 when a `tally worker` runs them)
+    /// [default: 1]
+    #[arg(long, env = "WORKERS", global = true)]
+    pub workers: Option<String>,
+
+    /// How long a worker that stopped answering keeps its job before another takes it over,
+    /// at least 1s [default: 30s]
+    #[arg(long, env = "JOB_LEASE", global = true)]
+    pub job_lease: Option<String>,
+}
+
+#[derive(Debug, Default, Clone, Args)]
+pub struct WorkerArgs {
+    /// Jobs this worker runs at once, 1 to 64 [default: 1]
+    #[arg(long, env = "WORKER_CONCURRENCY")]
+    pub concurrency: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Args)]

@@ -30,6 +30,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod greeting;
+pub mod jobs;
 pub mod metrics;
 pub mod server;
 pub mod startup;

@@ -38,6 +38,10 @@ pub fn run(command: Command, config: Config) -> ExitCode {
             Ok(tick) => block_on(tick::run(config, tick)),
             Err(err) => bad_config(&err),
         },
+        Command::Worker(_args) => {
+            eprintln!("tally: the worker is not wired yet (branch `jobs`)");
+            ExitCode::FAILURE
+        }
         Command::Healthcheck => block_on(healthcheck::run(&config.healthcheck_url)),
         Command::Config => match fit_open_files(config) {
             Ok(config) => {

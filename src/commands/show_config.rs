@@ -50,6 +50,11 @@ pub fn run(config: &Config) {
     }
     println!("max_connections: {}", server.max_connections);
     println!("import_limit: {} bytes", config.import_limit);
+    println!(
+        "workers: {} in-process, job lease {}",
+        config.jobs.workers,
+        humantime::format_duration(config.jobs.lease)
+    );
     println!("log: {} ({:?})", config.log.filter, config.log.format);
     println!("healthcheck_url: {}", redact(&config.healthcheck_url));
 }

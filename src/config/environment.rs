@@ -92,6 +92,8 @@ impl Settings {
             &mut self.shutdown_timeout,
             &mut self.max_connections,
             &mut self.import_limit,
+            &mut self.workers,
+            &mut self.job_lease,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;

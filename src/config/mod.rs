@@ -21,6 +21,7 @@ mod connections;
 mod environment;
 mod error;
 mod import;
+mod jobs;
 mod limits;
 mod logging;
 mod parse;
@@ -43,17 +44,19 @@ pub use self::{
     environment::load_dotenv,
     error::ConfigError,
     import::DEFAULT_IMPORT_LIMIT,
+    jobs::{DEFAULT_JOB_LEASE, DEFAULT_WORKERS, JobSettings, MAX_WORKERS, parse_count},
     limits::{DEFAULT_RATE_LIMIT, RateLimit, TrustedProxies},
     logging::{LogConfig, LogFormat},
     redaction::redact,
     server::{DEFAULT_HOST, DEFAULT_PORT, DEFAULT_STORE_TIMEOUT},
-    store_address::DEFAULT_REDIS_PORT,
+    store_address::{DEFAULT_REDIS_PORT, target_store},
     store_selection::DEFAULT_SQLITE_PATH,
     tick::{DEFAULT_TICK_COUNTER, DEFAULT_TICK_INTERVAL, TickConfig},
 };
 use self::{
     admin::parse_admin_token,
     import::parse_import_limit,
+    jobs::parse_jobs,
     limits::{parse_rate_limit, parse_trusted_proxies},
     logging::parse_log,
     parse::{parse_duration, parse_port},
@@ -91,6 +94,8 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
     pub import_limit: u64,
+    /// `WORKERS` and `JOB_LEASE`.
+    pub jobs: JobSettings,
 }
 
 impl Config {
@@ -114,6 +119,7 @@ impl Config {
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             trusted_proxies: TrustedProxies::default(),
             import_limit: DEFAULT_IMPORT_LIMIT,
+            jobs: JobSettings::default(),
         }
     }
 
@@ -143,6 +149,7 @@ impl Config {
         let rate_limit = parse_rate_limit(settings)?;
         let trusted_proxies = parse_trusted_proxies(settings)?;
         let import_limit = parse_import_limit(settings)?;
+        let jobs = parse_jobs(settings)?;
         Ok(Config {
             host,
             port,
@@ -157,6 +164,7 @@ impl Config {
             rate_limit,
             trusted_proxies,
             import_limit,
+            jobs,
         })
     }
 }

@@ -90,6 +90,28 @@ pub(super) fn parse_redis(
     Ok(Some((info, "REDIS_HOST")))
 }
 
+/// The store a URI names, for a copy job's target: `postgres://`, `postgresql://`,
+/// `sqlite://` (a file) or `redis://`/`rediss://`, read as `DATABASE_URI` and `REDIS_URL`
+/// are. The error is one sentence naming what is accepted, with any password redacted.
+pub fn target_store(uri: &str) -> Result<crate::store::StoreSpec, String> {
+    use crate::store::StoreSpec;
+    let lower = uri.trim_start().to_ascii_lowercase();
+    if lower.starts_with("redis://") || lower.starts_with("rediss://") {
+        return uri
+            .into_connection_info()
+            .map(StoreSpec::Redis)
+            .map_err(|_| format!("{:?} is not a Redis URI tally can use", redact(uri)));
+    }
+    match parse_database_uri("target", uri) {
+        Ok(DatabaseUri::Postgres(options)) => Ok(StoreSpec::Postgres(options)),
+        Ok(DatabaseUri::Sqlite(options)) => Ok(StoreSpec::Sqlite(options)),
+        Err(_) => Err(format!(
+            "{:?} is not a store URI tally accepts; use postgres://user:password@host:5432/db, sqlite://path/to/file.db or redis://host:6379/0",
+            redact(uri)
+        )),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use crate::{

@@ -111,4 +111,9 @@
     (&[("IMPORT_LIMIT", "0")], "IMPORT_LIMIT", "512MiB"),
     (&[("IMPORT_LIMIT", "lots")], "IMPORT_LIMIT", "512MiB"),
     (&[("IMPORT_LIMIT", "1.5GiB")], "IMPORT_LIMIT", "512MiB"),
+    (&[("WORKERS", "-1")], "WORKERS", "0 to 64"),
+    (&[("WORKERS", "65")], "WORKERS", "0 to 64"),
+    (&[("WORKERS", "two")], "WORKERS", "0 to 64"),
+    (&[("JOB_LEASE", "500ms")], "JOB_LEASE", "at least 1s"),
+    (&[("JOB_LEASE", "forever")], "JOB_LEASE", "500ms"),
 ]
