@@ -10,12 +10,12 @@
 
 mod auth;
 mod body;
-mod counter_line;
+pub(crate) mod counter_line;
 mod counters;
 mod export;
 mod images;
 mod import;
-mod line_splitter;
+pub(crate) mod line_splitter;
 pub mod openapi;
 mod schema;
 mod stats;
