@@ -5,6 +5,7 @@
 //! The suites:
 //! - `contract`: the one suite every store passes, through the `Store` facade.
 //! - `job_contract`: the job queue's contract, every backend, through the `Store` facade.
+//! - `jobs_crash`: `tally worker` SIGKILLed mid-copy and taken over, SIGTERM, its settings.
 //! - `jobs_worker`: the job worker and every kind of job, in-process, every backend.
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
@@ -40,6 +41,7 @@ mod export_import;
 mod helpers;
 mod http;
 mod job_contract;
+mod jobs_crash;
 mod jobs_worker;
 mod limits;
 mod openapi;
