@@ -283,7 +283,7 @@ fn interpolation_follows_compose() {
 fn compose_topology_follows_the_design() {
     let compose = parse_yaml(&read("docker-compose.yml"));
     let services = &compose["services"];
-    for service in ["db", "redis", "web"] {
+    for service in ["db", "redis", "web", "worker"] {
         let networks = services[service]["networks"]
             .as_vec()
             .expect("networks list");
@@ -348,9 +348,26 @@ fn compose_topology_follows_the_design() {
         );
     }
 
+    // The worker: the web image running `tally worker`, with web's environment, after healthy
+    // stores; web runs no jobs itself.
+    let worker = &services["worker"];
+    assert_eq!(worker["image"].as_str(), services["web"]["image"].as_str());
+    assert_eq!(worker["build"].as_str(), Some("."));
+    assert_eq!(
+        worker["command"].as_vec().expect("worker command"),
+        &vec![Yaml::String("worker".into())]
+    );
+    for dependency in ["db", "redis"] {
+        let condition = worker["depends_on"][dependency]["condition"].as_str();
+        assert_eq!(condition, Some("service_healthy"), "worker: {dependency}");
+    }
+    let vars = example_vars();
+    let web_env = service_environment(&compose, "web", &vars);
+    assert_eq!(web_env.get("WORKERS").map(String::as_str), Some("0"));
+    assert_eq!(service_environment(&compose, "worker", &vars), web_env);
+
     // The development overlay publishes PostgreSQL on loopback only.
     let dev = parse_yaml(&read("docker-compose.dev.yml"));
-    let vars = example_vars();
     for port in dev["services"]["db"]["ports"]
         .as_vec()
         .expect("dev db ports")
@@ -370,6 +387,11 @@ fn compose_topology_follows_the_design() {
             .map(|v| v.starts_with("debug")),
         Some(true)
     );
+    // ... and mounts the source into the worker too, which rebuilds and runs `worker`.
+    let dev_worker = format!("{:?}", dev["services"]["worker"]["volumes"]);
+    assert!(dev_worker.contains(".:/app"), "{dev_worker}");
+    let dev_command = format!("{:?}", dev["services"]["worker"]["command"]);
+    assert!(dev_command.contains("run -- worker"), "{dev_command}");
 }
 
 /// `.dockerignore` keeps secrets and build output out of the context, and the embedded files in.
