@@ -8,7 +8,8 @@
 //! - The topology rules the schema cannot see (networks, volumes, healthchecks, published
 //!   ports).
 //! - A native rehearsal: throwaway PostgreSQL and Redis stand in for `db` and `redis`, and
-//!   `tally` runs with the web service's environment, host names swapped for theirs.
+//!   `tally` runs with the web service's environment, host names swapped for theirs, and
+//!   `tally worker` with the worker's (the same) runs the jobs the web service queues.
 //!
 //! Structure against the Compose schema and the Dockerfile's lint are CI's job
 //! (`check-jsonschema`, `hadolint`), see `.ci/run`.
@@ -499,6 +500,47 @@ async fn compose_topology_rehearsal() {
         (StatusCode::OK, "Hello from Rust and PostgreSQL!")
     );
     assert_eq!(web.get("/readyz").await.json()["store"], "postgres");
+    // web runs no jobs (WORKERS=0); the worker service, with the same environment, does.
+    let worker_dir = tempfile::tempdir().expect("temp dir");
+    let env = environment("postgres");
+    let mut worker = tally_command(worker_dir.path())
+        .arg("worker")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .spawn()
+        .expect("spawn tally worker");
+    let queue = {
+        let uri = &env
+            .iter()
+            .find(|(name, _)| name == "DATABASE_URI")
+            .expect("DATABASE_URI")
+            .1;
+        let options: sqlx::postgres::PgConnectOptions = uri.parse().expect("a postgres URI");
+        tally::store::open(
+            &tally::store::StoreSpec::Postgres(options),
+            std::time::Duration::from_secs(5),
+        )
+        .expect("open the queue")
+    };
+    let export = tally::jobs::JobRequest::Export.into_job();
+    queue.enqueue(&export).await.expect("enqueue an export");
+    let done =
+        crate::jobs_worker::finished(&queue, &export.id, std::time::Duration::from_secs(30)).await;
+    assert_eq!(
+        done.status,
+        tally::store::job::JobStatus::Succeeded,
+        "{done:?}"
+    );
+    assert_eq!(
+        done.result.as_ref().map(|r| r["counters"].clone()),
+        Some(1.into())
+    );
+    assert!(done.worker.is_none() && done.attempts == 1);
+    crate::servers::process::send_signal(&worker, libc::SIGTERM);
+    assert!(
+        crate::servers::process::wait_for_exit(&mut worker, std::time::Duration::from_secs(10))
+            .success()
+    );
+    queue.close().await;
     drop(web);
 
     // COUNTER_STORE=redis docker compose up
