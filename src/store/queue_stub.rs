@@ -119,4 +119,3 @@ macro_rules! queue_stub {
 }
 queue_stub!(super::postgres::PostgresStore);
 queue_stub!(super::sqlite::SqliteStore);
-queue_stub!(super::redis::RedisStore);
