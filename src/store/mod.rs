@@ -38,6 +38,7 @@ mod queue_stub;
 mod redis;
 mod spec;
 mod sql;
+mod sql_queue;
 mod sqlite;
 
 use std::{sync::Arc, time::Duration};

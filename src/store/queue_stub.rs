@@ -117,6 +117,4 @@ macro_rules! queue_stub {
         }
     };
 }
-queue_stub!(super::postgres::PostgresStore);
-queue_stub!(super::sqlite::SqliteStore);
 queue_stub!(super::redis::RedisStore);
