@@ -124,9 +124,16 @@ impl App {
         let (stopping, shutdown) = watch::channel(false);
         let workers = workers
             .map(|options| tokio::spawn(jobs::worker::run(state.store.clone(), options, shutdown)));
-        let stop = async move {
-            stop.await;
-            let _ = stopping.send(true);
+        // The workers hand back their jobs while the requests drain: one SHUTDOWN_TIMEOUT from
+        // the signal bounds both, so they add no time to the shutdown.
+        let stopped_at = Arc::new(std::sync::OnceLock::new());
+        let stop = {
+            let stopped_at = stopped_at.clone();
+            async move {
+                stop.await;
+                let _ = stopped_at.set(tokio::time::Instant::now());
+                let _ = stopping.send(true);
+            }
         };
         tracing::info!(
             max_connections = limits.max_connections,
@@ -137,10 +144,11 @@ impl App {
         let served = server::serve(listener, router, limits, stop)
             .await
             .context("The HTTP server failed");
+        let left = stopped_at.get().map_or(shutdown_timeout, |at| {
+            shutdown_timeout.saturating_sub(at.elapsed())
+        });
         if let Some(mut workers) = workers
-            && tokio::time::timeout(shutdown_timeout, &mut workers)
-                .await
-                .is_err()
+            && tokio::time::timeout(left, &mut workers).await.is_err()
         {
             tracing::warn!("job workers did not stop in time; their leases will run out");
             workers.abort();
