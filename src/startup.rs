@@ -76,6 +76,8 @@ impl App {
                     .map(|limit| web::RateLimiter::new(limit, config.trusted_proxies.clone())),
                 import_limit: config.import_limit,
                 stats: web::StatsCache::default(),
+                job_lease: config.jobs.lease,
+                shutdown: web::Shutdown::default(),
             },
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.
@@ -116,6 +118,12 @@ impl App {
             "listening on http://{address}"
         );
         let router = web::router(state.clone(), request_timeout);
+        // The job event streams never end by themselves: they end when the server stops.
+        let shutdown = state.shutdown.clone();
+        let stop = async move {
+            stop.await;
+            shutdown.begin();
+        };
         let served = server::serve(listener, router, limits, stop)
             .await
             .context("The HTTP server failed");

@@ -9,6 +9,7 @@
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
 //! - `export_import`: the admin's export and import of every counter, and the stats.
+//! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
 //! - `limits`: the rate limiter, the client address behind proxies and CORS, over TCP.
 //! - `compat`: the CountAPI- and Abacus-compatible routes, over HTTP, and a client sequence
 //!   of each against PostgreSQL.
@@ -39,6 +40,7 @@ mod export_import;
 mod helpers;
 mod http;
 mod job_contract;
+mod jobs_api;
 mod limits;
 mod openapi;
 mod servers;
