@@ -7,11 +7,20 @@
 //! every call to [`Metrics`] as its [`StoreObserver`], so backends stay free of instrumentation
 //! code.
 
+use std::time::Duration;
+
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, Opts, Registry, TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
-use crate::store::{StoreCall, StoreObserver};
+use crate::{
+    jobs::JobObserver,
+    store::{
+        StoreCall, StoreObserver,
+        job::{JobCount, JobKind, JobStatus},
+    },
+};
 
 pub struct Metrics {
     registry: Registry,
@@ -21,7 +30,16 @@ pub struct Metrics {
     store_errors: IntCounterVec,
     store_duration: HistogramVec,
     log_lines_dropped: IntCounter,
+    job_runs: IntCounterVec,
+    job_duration: HistogramVec,
+    jobs: IntGaugeVec,
+    job_queue_depth: IntGauge,
 }
+
+/// Job run times from a second to three hours.
+const JOB_BUCKETS: &[f64] = &[
+    0.1, 0.5, 1.0, 5.0, 15.0, 60.0, 300.0, 900.0, 3600.0, 10800.0,
+];
 
 /// Latency buckets from 0.5 ms to 10 s: a counter increment is well under a millisecond on a
 /// local store, and a dead store answers at the store timeout (2 s by default).
@@ -81,6 +99,36 @@ impl Metrics {
             "Log lines dropped because the log writer fell behind",
         )
         .expect("valid metric definition");
+        let job_runs = IntCounterVec::new(
+            Opts::new(
+                "job_runs_total",
+                "Job runs by this process's workers, by kind and outcome (succeeded, failed, retried, cancelled, released, lease_lost)",
+            ),
+            &["kind", "outcome"],
+        )
+        .expect("valid metric definition");
+        let job_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "job_duration_seconds",
+                "How long job runs by this process's workers took, by kind",
+            )
+            .buckets(JOB_BUCKETS.to_vec()),
+            &["kind"],
+        )
+        .expect("valid metric definition");
+        let jobs = IntGaugeVec::new(
+            Opts::new(
+                "jobs",
+                "Jobs in the queue (every worker's) by kind and status, read when scraped",
+            ),
+            &["kind", "status"],
+        )
+        .expect("valid metric definition");
+        let job_queue_depth = IntGauge::new(
+            "job_queue_depth",
+            "Jobs queued and not yet running, read when scraped",
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -88,6 +136,10 @@ impl Metrics {
             Box::new(store_errors.clone()),
             Box::new(store_duration.clone()),
             Box::new(log_lines_dropped.clone()),
+            Box::new(job_runs.clone()),
+            Box::new(job_duration.clone()),
+            Box::new(jobs.clone()),
+            Box::new(job_queue_depth.clone()),
         ] {
             registry
                 .register(collector)
@@ -101,7 +153,33 @@ impl Metrics {
             store_errors,
             store_duration,
             log_lines_dropped,
+            job_runs,
+            job_duration,
+            jobs,
+            job_queue_depth,
         }
+    }
+
+    /// Sets the queue gauges from the store's counts (every pair, so a status that emptied
+    /// reads 0 rather than its last value).
+    pub fn set_job_counts(&self, counts: &[JobCount]) {
+        let mut queued = 0;
+        for kind in JobKind::ALL {
+            for status in JobStatus::ALL {
+                let count = counts
+                    .iter()
+                    .find(|count| count.kind == *kind && count.status == *status)
+                    .map_or(0, |count| count.count);
+                let count = i64::try_from(count).unwrap_or(i64::MAX);
+                if *status == JobStatus::Queued {
+                    queued += count;
+                }
+                self.jobs
+                    .with_label_values(&[kind.as_str(), status.as_str()])
+                    .set(count);
+            }
+        }
+        self.job_queue_depth.set(queued);
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -154,5 +232,16 @@ impl StoreObserver for Metrics {
                 .with_label_values(&[backend, operation, err.kind_label()])
                 .inc();
         }
+    }
+}
+
+impl JobObserver for Metrics {
+    fn job_ended(&self, kind: JobKind, outcome: &str, elapsed: Duration) {
+        self.job_runs
+            .with_label_values(&[kind.as_str(), outcome])
+            .inc();
+        self.job_duration
+            .with_label_values(&[kind.as_str()])
+            .observe(elapsed.as_secs_f64());
     }
 }

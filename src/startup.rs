@@ -7,11 +7,12 @@
 use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use anyhow::Context;
-use tokio::net::TcpListener;
+use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
     config::{Config, ServerLimits},
     greeting::Greeter,
+    jobs::{self, JobObserver, WorkerOptions},
     metrics::Metrics,
     server, store,
     web::{self, AppState},
@@ -24,6 +25,8 @@ pub struct App {
     state: AppState,
     request_timeout: Duration,
     limits: ServerLimits,
+    /// The in-process job workers (`WORKERS`), started by [`App::run_until`]; `None` for 0.
+    workers: Option<WorkerOptions>,
 }
 
 impl App {
@@ -37,6 +40,7 @@ impl App {
             "counter store selected"
         );
         let metrics = Arc::new(Metrics::new());
+        let metrics_observer: Arc<dyn JobObserver> = metrics.clone();
         let store = store::open(&config.store, config.store_timeout)
             .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
             .observed_by(metrics.clone());
@@ -83,6 +87,10 @@ impl App {
             // request should take long. Generous so it never cuts a legitimate slow store call.
             request_timeout: config.store_timeout * 2 + Duration::from_secs(5),
             limits: config.server,
+            workers: (config.jobs.workers > 0).then(|| WorkerOptions {
+                observer: Some(metrics_observer.clone()),
+                ..WorkerOptions::new(config.jobs.workers, config.jobs.lease)
+            }),
         })
     }
 
@@ -99,9 +107,10 @@ impl App {
         self.run_until(shutdown_signal()).await
     }
 
-    /// Serves until `stop` completes; then stops accepting, closes the connections with no
-    /// request in flight, lets requests in flight finish for up to `SHUTDOWN_TIMEOUT` (then
-    /// cuts them), and closes the store's pools.
+    /// Serves (and runs the in-process job workers) until `stop` completes; then stops
+    /// accepting, closes the connections with no request in flight, lets requests in flight
+    /// finish for up to `SHUTDOWN_TIMEOUT` (then cuts them) while the workers hand back their
+    /// jobs, and closes the store's pools.
     pub async fn run_until(
         self,
         stop: impl Future<Output = ()> + Send + 'static,
@@ -112,21 +121,35 @@ impl App {
             state,
             request_timeout,
             limits,
+            workers,
         } = self;
+        let (stopping, shutdown) = watch::channel(false);
+        let workers = workers
+            .map(|options| tokio::spawn(jobs::worker::run(state.store.clone(), options, shutdown)));
+        // The job event streams never end by themselves: they end when the server stops.
+        let streams = state.shutdown.clone();
+        let stop = async move {
+            stop.await;
+            let _ = stopping.send(true);
+            streams.begin();
+        };
         tracing::info!(
             max_connections = limits.max_connections,
             "listening on http://{address}"
         );
         let router = web::router(state.clone(), request_timeout);
-        // The job event streams never end by themselves: they end when the server stops.
-        let shutdown = state.shutdown.clone();
-        let stop = async move {
-            stop.await;
-            shutdown.begin();
-        };
+        let shutdown_timeout = limits.shutdown_timeout;
         let served = server::serve(listener, router, limits, stop)
             .await
             .context("The HTTP server failed");
+        if let Some(mut workers) = workers
+            && tokio::time::timeout(shutdown_timeout, &mut workers)
+                .await
+                .is_err()
+        {
+            tracing::warn!("job workers did not stop in time; their leases will run out");
+            workers.abort();
+        }
         state.store.close().await;
         if let Some(greeter) = &state.greeter {
             greeter.close().await;

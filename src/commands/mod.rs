@@ -12,6 +12,7 @@ mod migrate;
 mod serve;
 mod show_config;
 mod tick;
+mod worker;
 
 use std::{future::Future, process::ExitCode};
 
@@ -38,10 +39,10 @@ pub fn run(command: Command, config: Config) -> ExitCode {
             Ok(tick) => block_on(tick::run(config, tick)),
             Err(err) => bad_config(&err),
         },
-        Command::Worker(_args) => {
-            eprintln!("tally: the worker is not wired yet (branch `jobs`)");
-            ExitCode::FAILURE
-        }
+        Command::Worker(args) => match worker::check(&config, args.concurrency.as_deref()) {
+            Ok(concurrency) => block_on(worker::run(config, concurrency)),
+            Err(err) => bad_config(&err),
+        },
         Command::Healthcheck => block_on(healthcheck::run(&config.healthcheck_url)),
         Command::Config => match fit_open_files(config) {
             Ok(config) => {

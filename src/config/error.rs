@@ -15,7 +15,7 @@ pub struct ConfigError {
 }
 
 impl ConfigError {
-    pub(super) fn new(variable: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(variable: &'static str, message: impl Into<String>) -> Self {
         ConfigError {
             variable,
             message: message.into(),

@@ -99,8 +99,9 @@ pub struct Config {
 }
 
 impl Config {
-    /// A configuration for the given store with every other setting at its default; what the
-    /// tests and embedders start from.
+    /// A configuration for the given store with every other setting at its default, but for
+    /// `WORKERS`, which is 0: an embedder or a test runs in-process job workers only when it
+    /// asks for them (`config.jobs.workers`). What the tests and embedders start from.
     pub fn with_store(store: StoreSpec) -> Config {
         Config {
             host: IpAddr::from([127, 0, 0, 1]),
@@ -119,7 +120,10 @@ impl Config {
             rate_limit: Some(DEFAULT_RATE_LIMIT),
             trusted_proxies: TrustedProxies::default(),
             import_limit: DEFAULT_IMPORT_LIMIT,
-            jobs: JobSettings::default(),
+            jobs: JobSettings {
+                workers: 0,
+                ..JobSettings::default()
+            },
         }
     }
 

@@ -34,10 +34,10 @@ mod memory;
 mod memory_queue;
 mod name;
 mod postgres;
-mod queue_stub;
 mod redis;
 mod spec;
 mod sql;
+mod sql_queue;
 mod sqlite;
 
 use std::{sync::Arc, time::Duration};

@@ -10,6 +10,8 @@
 //! The pool's `acquire_timeout` is the store timeout, not sqlx's default of 30 s, so a dead
 //! database gives a quick 503 instead of a hung request. Pool, schema and ping are shared with
 //! SQLite in [`super::sql`].
+//!
+//! The job queue's statements are shared with SQLite too, in [`super::sql_queue`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -56,7 +58,8 @@ const PAGING: PagingSql = PagingSql {
 };
 
 pub struct PostgresStore {
-    sql: Arc<SqlPool<Postgres>>,
+    /// Also the job queue's ([`super::sql_queue`]).
+    pub(super) sql: Arc<SqlPool<Postgres>>,
 }
 
 impl PostgresStore {
@@ -256,5 +259,9 @@ impl CounterStore for PostgresStore {
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
         self.sql.restore(&PAGING, record).await
+    }
+
+    async fn restore_many(&self, records: &[CounterRecord]) -> Result<(), StoreError> {
+        self.sql.restore_many(&PAGING, records).await
     }
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, Database, Encode, Executor, FromRow, IntoArguments, Pool, Type,
+    Connection, Database, Encode, Executor, FromRow, IntoArguments, Pool, Transaction, Type,
     migrate::{Migrate, MigrateError, Migrator},
 };
 use tokio::sync::OnceCell;
@@ -185,6 +185,21 @@ where
         Ok(&self.pool)
     }
 
+    /// A transaction that writes. On SQLite it takes the write lock at once (`BEGIN
+    /// IMMEDIATE`), waiting for it as long as `busy_timeout` like any write: a deferred
+    /// `BEGIN` would take it at the first write, and in WAL mode fail there without waiting if
+    /// another writer committed since the transaction's first read. PostgreSQL locks rows as
+    /// the statements reach them. Dropping the transaction (an error, the deadline) rolls it
+    /// back.
+    pub(super) async fn write_transaction(&self) -> Result<Transaction<'static, DB>, StoreError> {
+        let pool = self.ready().await?;
+        let begin = match self.backend {
+            Backend::Sqlite => "BEGIN IMMEDIATE",
+            _ => "BEGIN",
+        };
+        pool.begin_with(begin).await.map_err(|err| self.error(err))
+    }
+
     /// Sorts an sqlx error from a call that is not about one counter.
     pub(super) fn error(&self, err: sqlx::Error) -> StoreError {
         from_sqlx(self.backend, None, err)
@@ -223,7 +238,8 @@ where
 }
 
 /// `list`, `scan` and `restore` for both SQL backends: keyset paging on the primary key (an
-/// index scan, no `OFFSET`), and one upsert per imported record.
+/// index scan, no `OFFSET`), and one upsert per imported record (a page of them in one
+/// transaction for `restore_many`).
 impl<DB> SqlPool<DB>
 where
     DB: Database,
@@ -286,21 +302,56 @@ where
         record: &CounterRecord,
     ) -> Result<(), StoreError> {
         let pool = self.ready().await?;
-        sqlx::query(sql.restore)
-            .bind(record.name.namespace().as_str())
-            .bind(record.name.key().as_str())
-            .bind(record.value)
-            .bind(record.created_at)
-            .bind(record.updated_at)
-            .bind(owner_bytes(record.owner.as_ref()))
-            .bind(record.rules.enable_reset)
-            .bind(record.rules.lower_bound)
-            .bind(record.rules.upper_bound)
+        restore_query(sql, record)
             .execute(pool)
             .await
             .map_err(|err| self.error(err))?;
         Ok(())
     }
+
+    /// Every record in one transaction: all or nothing, and one commit (one sync of the
+    /// SQLite file) for a whole page of an import or a copy.
+    pub(super) async fn restore_many(
+        &self,
+        sql: &PagingSql,
+        records: &[CounterRecord],
+    ) -> Result<(), StoreError>
+    where
+        for<'c> &'c mut DB::Connection: Executor<'c, Database = DB>,
+    {
+        let mut tx = self.write_transaction().await?;
+        for record in records {
+            restore_query(sql, record)
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| self.error(err))?;
+        }
+        tx.commit().await.map_err(|err| self.error(err))
+    }
+}
+
+/// The upsert that writes `record` as given.
+fn restore_query<'q, DB>(
+    sql: &PagingSql,
+    record: &CounterRecord,
+) -> sqlx::query::Query<'q, DB, DB::Arguments>
+where
+    DB: Database,
+    for<'a> &'a str: Encode<'a, DB> + Type<DB>,
+    for<'a> i64: Encode<'a, DB> + Type<DB>,
+    for<'a> bool: Encode<'a, DB> + Type<DB>,
+    for<'a> Option<&'a [u8]>: Encode<'a, DB> + Type<DB>,
+{
+    sqlx::query(sql.restore)
+        .bind(record.name.namespace().as_str())
+        .bind(record.name.key().as_str())
+        .bind(record.value)
+        .bind(record.created_at)
+        .bind(record.updated_at)
+        .bind(owner_bytes(record.owner.as_ref()))
+        .bind(record.rules.enable_reset)
+        .bind(record.rules.lower_bound)
+        .bind(record.rules.upper_bound)
 }
 
 /// The lifecycle of both SQL backends.

@@ -13,12 +13,14 @@
 //! `add` need the value before, which `RETURNING` does not give, so they read and write in one
 //! `BEGIN IMMEDIATE` transaction: SQLite has one writer at a time, and that transaction is it
 //! from its first statement. Listings page on the primary key, never with an `OFFSET`.
+//!
+//! The job queue's statements are PostgreSQL's, in [`super::sql_queue`].
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    Pool, Sqlite, Transaction,
+    Sqlite,
     migrate::Migrator,
     sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous},
 };
@@ -64,7 +66,8 @@ const PAGING: PagingSql = PagingSql {
 };
 
 pub struct SqliteStore {
-    sql: Arc<SqlPool<Sqlite>>,
+    /// Also the job queue's ([`super::sql_queue`]).
+    pub(super) sql: Arc<SqlPool<Sqlite>>,
 }
 
 impl SqliteStore {
@@ -116,19 +119,6 @@ impl SqliteStore {
     /// The pool, which is this store's [`super::Lifecycle`].
     pub fn pool(&self) -> Arc<SqlPool<Sqlite>> {
         self.sql.clone()
-    }
-
-    /// A transaction that takes the write lock at once (`BEGIN IMMEDIATE`), waiting for it as
-    /// long as `busy_timeout` like any write. A deferred `BEGIN` would take it at the first
-    /// write, and in WAL mode fail there without waiting if another writer committed since
-    /// the transaction's first read.
-    async fn write_transaction<'p>(
-        &self,
-        pool: &'p Pool<Sqlite>,
-    ) -> Result<Transaction<'p, Sqlite>, StoreError> {
-        pool.begin_with("BEGIN IMMEDIATE")
-            .await
-            .map_err(|err| self.sql.error(err))
     }
 }
 
@@ -214,11 +204,10 @@ impl CounterStore for SqliteStore {
     }
 
     async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
-        let pool = self.sql.ready().await?;
         // RETURNING sees only the new row, so the old value is read first, inside a
         // transaction that holds the write lock from its start: no other writer can change the
         // row in between. Dropping the transaction (an error, the deadline) rolls it back.
-        let mut tx = self.write_transaction(pool).await?;
+        let mut tx = self.sql.write_transaction().await?;
         let before: Option<i64> =
             sqlx::query_scalar("SELECT value FROM counters WHERE namespace = ?1 AND key = ?2")
                 .bind(name.namespace().as_str())
@@ -244,12 +233,11 @@ impl CounterStore for SqliteStore {
     }
 
     async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
-        let pool = self.sql.ready().await?;
         // The update applies only when the value is in the range `add_range` computed. When
         // it does not, the value is read in the same write transaction, so a missing counter
         // and one out of range are told apart by the state the update saw.
         let (low, high) = add_range(amount);
-        let mut tx = self.write_transaction(pool).await?;
+        let mut tx = self.sql.write_transaction().await?;
         let added: Option<i64> = sqlx::query_scalar(
             "UPDATE counters SET value = value + ?3, updated_at = ?4 \
              WHERE namespace = ?1 AND key = ?2 AND value BETWEEN ?5 AND ?6 \
@@ -314,5 +302,9 @@ impl CounterStore for SqliteStore {
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
         self.sql.restore(&PAGING, record).await
+    }
+
+    async fn restore_many(&self, records: &[CounterRecord]) -> Result<(), StoreError> {
+        self.sql.restore_many(&PAGING, records).await
     }
 }

@@ -18,7 +18,13 @@ pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
 }
 
+/// The page; the job gauges are read from the queue first (a store that does not answer
+/// leaves them at their last values: the store's own metrics show the failure).
 async fn render(State(state): State<AppState>) -> impl IntoResponse {
+    match state.store.count_jobs().await {
+        Ok(counts) => state.metrics.set_job_counts(&counts),
+        Err(err) => tracing::debug!(error = %err, "cannot count jobs for /metrics"),
+    }
     (
         [(header::CONTENT_TYPE, CONTENT_TYPE)],
         state.metrics.render(),

@@ -16,7 +16,7 @@
 //! the rate limiter ([`RateLimiter`], on the methods that count or create) and the
 //! [`ClientIp`] extractor it rests on.
 
-mod api;
+pub(crate) mod api;
 mod client_ip;
 mod compat;
 mod cors;

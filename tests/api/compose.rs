@@ -8,7 +8,8 @@
 //! - The topology rules the schema cannot see (networks, volumes, healthchecks, published
 //!   ports).
 //! - A native rehearsal: throwaway PostgreSQL and Redis stand in for `db` and `redis`, and
-//!   `tally` runs with the web service's environment, host names swapped for theirs.
+//!   `tally` runs with the web service's environment, host names swapped for theirs, and
+//!   `tally worker` with the worker's (the same) runs the jobs the web service queues.
 //!
 //! Structure against the Compose schema and the Dockerfile's lint are CI's job
 //! (`check-jsonschema`, `hadolint`), see `.ci/run`.
@@ -283,7 +284,7 @@ fn interpolation_follows_compose() {
 fn compose_topology_follows_the_design() {
     let compose = parse_yaml(&read("docker-compose.yml"));
     let services = &compose["services"];
-    for service in ["db", "redis", "web"] {
+    for service in ["db", "redis", "web", "worker"] {
         let networks = services[service]["networks"]
             .as_vec()
             .expect("networks list");
@@ -348,9 +349,26 @@ fn compose_topology_follows_the_design() {
         );
     }
 
+    // The worker: the web image running `tally worker`, with web's environment, after healthy
+    // stores; web runs no jobs itself.
+    let worker = &services["worker"];
+    assert_eq!(worker["image"].as_str(), services["web"]["image"].as_str());
+    assert_eq!(worker["build"].as_str(), Some("."));
+    assert_eq!(
+        worker["command"].as_vec().expect("worker command"),
+        &vec![Yaml::String("worker".into())]
+    );
+    for dependency in ["db", "redis"] {
+        let condition = worker["depends_on"][dependency]["condition"].as_str();
+        assert_eq!(condition, Some("service_healthy"), "worker: {dependency}");
+    }
+    let vars = example_vars();
+    let web_env = service_environment(&compose, "web", &vars);
+    assert_eq!(web_env.get("WORKERS").map(String::as_str), Some("0"));
+    assert_eq!(service_environment(&compose, "worker", &vars), web_env);
+
     // The development overlay publishes PostgreSQL on loopback only.
     let dev = parse_yaml(&read("docker-compose.dev.yml"));
-    let vars = example_vars();
     for port in dev["services"]["db"]["ports"]
         .as_vec()
         .expect("dev db ports")
@@ -370,6 +388,11 @@ fn compose_topology_follows_the_design() {
             .map(|v| v.starts_with("debug")),
         Some(true)
     );
+    // ... and mounts the source into the worker too, which rebuilds and runs `worker`.
+    let dev_worker = format!("{:?}", dev["services"]["worker"]["volumes"]);
+    assert!(dev_worker.contains(".:/app"), "{dev_worker}");
+    let dev_command = format!("{:?}", dev["services"]["worker"]["command"]);
+    assert!(dev_command.contains("run -- worker"), "{dev_command}");
 }
 
 /// `.dockerignore` keeps secrets and build output out of the context, and the embedded files in.
@@ -477,6 +500,47 @@ async fn compose_topology_rehearsal() {
         (StatusCode::OK, "Hello from Rust and PostgreSQL!")
     );
     assert_eq!(web.get("/readyz").await.json()["store"], "postgres");
+    // web runs no jobs (WORKERS=0); the worker service, with the same environment, does.
+    let worker_dir = tempfile::tempdir().expect("temp dir");
+    let env = environment("postgres");
+    let mut worker = tally_command(worker_dir.path())
+        .arg("worker")
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .spawn()
+        .expect("spawn tally worker");
+    let queue = {
+        let uri = &env
+            .iter()
+            .find(|(name, _)| name == "DATABASE_URI")
+            .expect("DATABASE_URI")
+            .1;
+        let options: sqlx::postgres::PgConnectOptions = uri.parse().expect("a postgres URI");
+        tally::store::open(
+            &tally::store::StoreSpec::Postgres(options),
+            std::time::Duration::from_secs(5),
+        )
+        .expect("open the queue")
+    };
+    let export = tally::jobs::JobRequest::Export.into_job();
+    queue.enqueue(&export).await.expect("enqueue an export");
+    let done =
+        crate::jobs_worker::finished(&queue, &export.id, std::time::Duration::from_secs(30)).await;
+    assert_eq!(
+        done.status,
+        tally::store::job::JobStatus::Succeeded,
+        "{done:?}"
+    );
+    assert_eq!(
+        done.result.as_ref().map(|r| r["counters"].clone()),
+        Some(1.into())
+    );
+    assert!(done.worker.is_none() && done.attempts == 1);
+    crate::servers::process::send_signal(&worker, libc::SIGTERM);
+    assert!(
+        crate::servers::process::wait_for_exit(&mut worker, std::time::Duration::from_secs(10))
+            .success()
+    );
+    queue.close().await;
     drop(web);
 
     // COUNTER_STORE=redis docker compose up

@@ -474,6 +474,84 @@ pub async fn restore_writes_records_as_given(store: Store) {
     assert_eq!(store.info(&counter).await.expect("info"), Some(replaced));
 }
 
+/// Every record of the namespaces `ours`, read through `scan` pages, in scan order.
+async fn scanned(store: &Store, ours: &[Name]) -> Vec<CounterRecord> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<CounterName> = None;
+    loop {
+        let page = store.scan(cursor.as_ref(), 500).await.expect("scan");
+        let Some(last) = page.last() else { break };
+        cursor = Some(last.name.clone());
+        seen.extend(
+            page.into_iter()
+                .filter(|record| ours.contains(record.name.namespace())),
+        );
+    }
+    seen
+}
+
+/// `restore_many` writes a page of 1200 records across namespaces as given, over counters
+/// that existed and new ones; restoring the same page again changes nothing.
+pub async fn restore_many_writes_every_record(store: Store) {
+    let ours = [
+        namespace("bulk-a"),
+        namespace("bulk-b"),
+        namespace("bulk-c"),
+    ];
+    let mut records = Vec::new();
+    for (n, ns) in ours.iter().enumerate() {
+        for i in 0..400i64 {
+            let value = match i {
+                0 => 0,
+                1 => i64::MAX,
+                _ => i * 7 + n as i64,
+            };
+            records.push(CounterRecord {
+                name: CounterName::new(ns.clone(), key(&format!("key-{i:04}"))),
+                value,
+                created_at: 1_600_000_000_000 + i,
+                updated_at: 1_700_000_000_000 + i * 3,
+                owner: (i % 3 != 0).then(|| owner((i % 251) as u8)),
+                rules: UpdateRules {
+                    enable_reset: i % 2 == 0,
+                    lower_bound: -(i % 5),
+                    upper_bound: i % 7 + 1,
+                },
+            });
+        }
+    }
+    // Two of them exist already, with other values, owners and rules.
+    store
+        .increment(&records[5].name, 3)
+        .await
+        .expect("hit an existing one");
+    assert!(
+        store
+            .create(&records[900].name, &created(99))
+            .await
+            .expect("create an existing one")
+    );
+
+    store.restore_many(&records).await.expect("restore_many");
+    let mut expected = records.clone();
+    expected.sort_by(|a, b| a.name.cmp(&b.name));
+    let seen = scanned(&store, &ours).await;
+    assert_eq!(seen.len(), 1200);
+    assert_eq!(seen, expected);
+    for record in [&records[5], &records[900], &records[1199]] {
+        assert_eq!(
+            store.info(&record.name).await.expect("info").as_ref(),
+            Some(record)
+        );
+    }
+
+    store
+        .restore_many(&records)
+        .await
+        .expect("restore_many again");
+    assert_eq!(scanned(&store, &ours).await, expected);
+}
+
 /// 1000 hits on a counter of a named namespace return exactly 1..=1000.
 pub async fn parallel_hits_on_a_named_counter_give_each_value_once(store: Store) {
     let counter = CounterName::new(namespace("busy"), key("page"));
@@ -552,6 +630,7 @@ macro_rules! contract_suite {
                 list_pages_through_one_namespace_in_key_order,
                 scan_walks_every_namespace_in_order,
                 restore_writes_records_as_given,
+                restore_many_writes_every_record,
                 parallel_hits_on_a_named_counter_give_each_value_once,
                 add_racing_hit_loses_no_update,
             );

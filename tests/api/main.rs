@@ -5,11 +5,13 @@
 //! The suites:
 //! - `contract`: the one suite every store passes, through the `Store` facade.
 //! - `job_contract`: the job queue's contract, every backend, through the `Store` facade.
+//! - `jobs_crash`: `tally worker` SIGKILLed mid-copy and taken over, SIGTERM, its settings.
+//! - `jobs_worker`: the job worker and every kind of job, in-process, every backend.
+//! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
 //! - `export_import`: the admin's export and import of every counter, and the stats.
-//! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
 //! - `limits`: the rate limiter, the client address behind proxies and CORS, over TCP.
 //! - `compat`: the CountAPI- and Abacus-compatible routes, over HTTP, and a client sequence
 //!   of each against PostgreSQL.
@@ -41,6 +43,8 @@ mod helpers;
 mod http;
 mod job_contract;
 mod jobs_api;
+mod jobs_crash;
+mod jobs_worker;
 mod limits;
 mod openapi;
 mod servers;

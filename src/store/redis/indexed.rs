@@ -95,6 +95,88 @@ impl RedisStore {
         Ok(reply)
     }
 
+    /// Runs `script` once per `(name, args)` call, each eagerly indexed as [`Self::run_indexed`]
+    /// does, all in one pipeline: a `SCRIPT LOAD` first (so that no call can meet `NOSCRIPT`),
+    /// then each call's `ZADD` and script, in order. The replies come back in the order of
+    /// the calls.
+    ///
+    /// Not atomic: when one call fails, those before it (and maybe some after) have been
+    /// applied. Callers use it only for writes that are safe to apply again (restore).
+    pub(super) async fn run_indexed_many(
+        &self,
+        script: &redis::Script,
+        calls: &[(&CounterName, Vec<Vec<u8>>)],
+    ) -> Result<Vec<Reply>, StoreError> {
+        let mut conn = self.connection();
+        let entries: Vec<(String, String)> = calls
+            .iter()
+            .map(|(name, _)| {
+                let entry = keys::new_entry();
+                (keys::member(name, &entry), entry)
+            })
+            .collect();
+        let mut pipe = redis::pipe();
+        pipe.ignore_errors().load_script(script);
+        for ((name, args), (member, entry)) in calls.iter().zip(&entries) {
+            pipe.cmd("ZADD")
+                .arg(INDEX)
+                .arg("NX")
+                .arg(0)
+                .arg(member)
+                .invoke_script(&invocation(name, script, args, entry));
+        }
+        let results: Vec<RedisResult<Value>> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| self.failed(err))?;
+        if results.len() != 1 + 2 * calls.len() {
+            return Err(StoreError::failed(
+                Backend::Redis,
+                "a pipeline lost a reply",
+            ));
+        }
+        let mut results = results.into_iter().skip(1);
+        let mut replies = Vec::with_capacity(calls.len());
+        let mut unused = Vec::new();
+        let mut failure = None;
+        for (member, _) in entries {
+            let (Some(added), Some(ran)) = (results.next(), results.next()) else {
+                break;
+            };
+            if let Err(err) = added {
+                // As in `run_indexed`: the index key holds another type; fail loudly.
+                failure.get_or_insert(err);
+            }
+            let ran = ran.and_then(|value| Ok(redis::from_redis_value(value)?));
+            match ran {
+                Ok(raw) => match Reply::parse(raw) {
+                    Ok(reply) => {
+                        if !reply.used_entry {
+                            unused.push(member);
+                        }
+                        replies.push(reply);
+                    }
+                    Err(err) => return Err(StoreError::failed(Backend::Redis, err)),
+                },
+                Err(err) => {
+                    // An error reply means the script wrote nothing (see `scripts.rs`): its
+                    // entry can go. After a lost connection it may have run: the entry stays.
+                    if matches!(err.kind(), ErrorKind::Server(_) | ErrorKind::Extension) {
+                        unused.push(member);
+                    }
+                    failure.get_or_insert(err);
+                }
+            }
+        }
+        if !unused.is_empty() {
+            self.forget_all(&mut conn, &unused).await;
+        }
+        match failure {
+            Some(err) => Err(self.failed(err)),
+            None => Ok(replies),
+        }
+    }
+
     /// Runs `script` on the keys of `name` once, with `entry` as its last argument.
     pub(super) async fn invoke(
         &self,
@@ -136,6 +218,18 @@ impl RedisStore {
             .await;
         if let Err(err) = removed {
             tracing::warn!(error = %err, "could not remove an unused entry from the Redis index");
+        }
+    }
+
+    /// [`Self::forget`] for many entries, in one command.
+    async fn forget_all(&self, conn: &mut ConnectionManager, members: &[String]) {
+        let removed: RedisResult<i64> = redis::cmd("ZREM")
+            .arg(INDEX)
+            .arg(members)
+            .query_async(conn)
+            .await;
+        if let Err(err) = removed {
+            tracing::warn!(error = %err, "could not remove unused entries from the Redis index");
         }
     }
 

@@ -5,8 +5,13 @@
 //! (`tally:{K}:meta`), so one script can touch all of them: `K` itself has no braces, and a key
 //! without a tag is hashed whole, so `K` and `{K}` land in the same slot. The index lives under
 //! a tag of its own, `{index}`, and no command ever names it together with a counter's keys.
+//!
+//! The job queue's keys all carry the one tag `{jobs}` (see `queue.rs` for why).
 
-use crate::store::{CounterName, Name};
+use crate::store::{
+    CounterName, Name,
+    job::{JobId, JobStatus},
+};
 
 /// The one sorted set that `list` and `scan` page through. Every member has score 0, so Redis
 /// orders them by bytes and `ZRANGEBYLEX` pages by key.
@@ -87,6 +92,56 @@ pub fn after_member(member: &[u8]) -> Vec<u8> {
     bound.push(b'(');
     bound.extend_from_slice(member);
     bound
+}
+
+/// A key of the job queue: the one hash tag `{jobs}`, so one slot, for all of them.
+macro_rules! jobs_key {
+    ($name:literal) => {
+        concat!("tally:{jobs}:", $name)
+    };
+}
+
+/// Every job id, each a member with score 0, so that Redis orders them by bytes: by time, as
+/// ids are UUIDv7.
+pub const JOB_IDS: &str = jobs_key!("ids");
+
+/// The running jobs by the end of their lease (the score).
+pub const JOB_LEASES: &str = jobs_key!("leases");
+
+/// The finished jobs by `finished_at` (the score), for `purge`.
+pub const JOB_FINISHED: &str = jobs_key!("finished");
+
+/// How many jobs each `kind status` pair has.
+pub const JOB_COUNTS: &str = jobs_key!("counts");
+
+/// `unique_key` → the id of the job stored under it.
+pub const JOB_UNIQUE: &str = jobs_key!("unique");
+
+/// Worker name → `concurrency started_at last_seen`.
+pub const JOB_WORKERS: &str = jobs_key!("workers");
+
+/// Prefixes the scripts complete with an id (and a status, or part and number).
+pub const JOB_PREFIX: &str = jobs_key!("job:");
+pub const JOB_STATUS_PREFIX: &str = jobs_key!("status:");
+pub const CHUNK_PREFIX: &str = jobs_key!("chunk:");
+/// Completed by a job id: the set of that job's chunk keys, so that they can be deleted
+/// without `KEYS` or `SCAN`.
+pub const CHUNK_SET_PREFIX: &str = jobs_key!("chunks:");
+
+/// The hash of one job's fields.
+pub fn job_key(id: &JobId) -> String {
+    format!("{JOB_PREFIX}{id}")
+}
+
+/// The ids of the jobs with `status`, each with score 0 (ordered by id, like [`JOB_IDS`]).
+pub fn job_status_key(status: JobStatus) -> String {
+    format!("{JOB_STATUS_PREFIX}{status}")
+}
+
+/// Chunk `seq` of the byte stream `part` of job `id`. The number comes last and is all
+/// digits, so a key names one part even when a part's name holds a `:`.
+pub fn chunk_key(id: &JobId, part: &str, seq: u32) -> String {
+    format!("{CHUNK_PREFIX}{id}:{part}:{seq}")
 }
 
 #[cfg(test)]
@@ -195,5 +250,34 @@ mod tests {
         assert!(within(&member(&name("abc-x/aaa"), &entry), &scan));
         assert!(!within(&member(&name("abc/key"), &entry), &scan));
         assert!(!within(&member(&name("aaa/zzz"), &entry), &scan));
+    }
+
+    #[test]
+    fn every_job_key_carries_the_jobs_tag() {
+        let id = JobId::new();
+        let keys = [
+            JOB_IDS.to_owned(),
+            JOB_LEASES.to_owned(),
+            JOB_FINISHED.to_owned(),
+            JOB_COUNTS.to_owned(),
+            JOB_UNIQUE.to_owned(),
+            JOB_WORKERS.to_owned(),
+            job_key(&id),
+            job_status_key(JobStatus::Queued),
+            chunk_key(&id, "input", 7),
+            format!("{CHUNK_SET_PREFIX}{id}"),
+        ];
+        for key in keys {
+            // Redis hashes only what lies between the first `{` and the next `}`.
+            let tag = key
+                .split_once('{')
+                .and_then(|(_, rest)| rest.split_once('}'))
+                .map(|(tag, _)| tag);
+            assert_eq!(tag, Some("jobs"), "{key}");
+        }
+        assert_eq!(
+            chunk_key(&id, "result-a", 12),
+            format!("tally:{{jobs}}:chunk:{id}:result-a:12")
+        );
     }
 }

@@ -9,7 +9,8 @@
 //! | `tally:{K}:meta` | hash | `created`, `updated`, `owner` (the 32-byte token hash, never a token), `enable_reset`, `lower_bound`, `upper_bound`, `entry` |
 //! | `tally:{index}:counters` | sorted set | one member `namespace key entry` per counter, all with score 0 |
 //!
-//! The names live in [`keys`], the scripts in [`scripts`].
+//! The names live in [`keys`], the scripts in [`scripts`]. The job queue keeps its own keys,
+//! all under one hash tag; [`queue`] describes them.
 //!
 //! **Ready for Redis Cluster.** Both keys of a counter carry `K` as their hash tag (`K` has no
 //! braces, so the slot of `K` is the slot of `{K}`), and each operation is one script over
@@ -80,6 +81,8 @@
 
 mod indexed;
 mod keys;
+mod queue;
+mod queue_scripts;
 mod scripts;
 
 use std::{
@@ -98,6 +101,7 @@ use super::{
     NewCounter, StoreError, TokenHash, UpdateRules, now_millis,
 };
 use indexed::{Indexing, Stored};
+use queue_scripts::QueueScripts;
 use scripts::{Reply, Scripts};
 
 pub struct RedisStore {
@@ -107,6 +111,7 @@ pub struct RedisStore {
     /// the handle (an `Arc` inside), never across an `.await`.
     manager: Mutex<ConnectionManager>,
     scripts: Scripts,
+    queue_scripts: QueueScripts,
 }
 
 impl RedisStore {
@@ -130,6 +135,7 @@ impl RedisStore {
             config,
             manager: Mutex::new(manager),
             scripts: Scripts::new(),
+            queue_scripts: QueueScripts::new(),
         })
     }
 
@@ -207,6 +213,28 @@ fn owner_and_rules(owner: Option<TokenHash>, rules: UpdateRules) -> [Vec<u8>; 4]
         arg(rules.lower_bound),
         arg(rules.upper_bound),
     ]
+}
+
+/// The arguments of the restore script for `record` (its entry follows).
+fn restore_args(record: &CounterRecord) -> [Vec<u8>; 7] {
+    let [owner, enable_reset, lower, upper] = owner_and_rules(record.owner, record.rules);
+    [
+        arg(record.value),
+        arg(record.created_at),
+        arg(record.updated_at),
+        owner,
+        enable_reset,
+        lower,
+        upper,
+    ]
+}
+
+/// Checks the reply of the restore script.
+fn restored(reply: &Reply) -> Result<(), StoreError> {
+    match reply.status.as_str() {
+        "restored" => Ok(()),
+        _ => Err(garbled(reply.unexpected())),
+    }
 }
 
 /// A counter's record from its `info` reply: `value, entry, created, updated, owner,
@@ -391,22 +419,26 @@ impl CounterStore for RedisStore {
     }
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
-        let [owner, enable_reset, lower, upper] = owner_and_rules(record.owner, record.rules);
-        let args = [
-            arg(record.value),
-            arg(record.created_at),
-            arg(record.updated_at),
-            owner,
-            enable_reset,
-            lower,
-            upper,
-        ];
         let reply = self
-            .run_indexed(&record.name, &self.scripts.restore, &args, Indexing::Eager)
+            .run_indexed(
+                &record.name,
+                &self.scripts.restore,
+                &restore_args(record),
+                Indexing::Eager,
+            )
             .await?;
-        match reply.status.as_str() {
-            "restored" => Ok(()),
-            _ => Err(garbled(reply.unexpected())),
-        }
+        restored(&reply)
+    }
+
+    /// One pipeline of restore scripts. Redis has no transaction that could hold scripts
+    /// and their index entries together, so a failure may leave a prefix of the records (or
+    /// more) written: harmless, since a restore writes the same state however often it runs.
+    async fn restore_many(&self, records: &[CounterRecord]) -> Result<(), StoreError> {
+        let calls: Vec<(&CounterName, Vec<Vec<u8>>)> = records
+            .iter()
+            .map(|record| (&record.name, restore_args(record).to_vec()))
+            .collect();
+        let replies = self.run_indexed_many(&self.scripts.restore, &calls).await?;
+        replies.iter().try_for_each(restored)
     }
 }

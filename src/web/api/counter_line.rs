@@ -117,6 +117,29 @@ impl ImportedCounter {
     }
 }
 
+/// The counter on line `number` of an NDJSON import, `None` for a blank line, or what is
+/// wrong with it, prefixed with the line number.
+pub fn parse_import_line(
+    number: u64,
+    line: &[u8],
+    now: i64,
+) -> Result<Option<CounterRecord>, String> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let bad = |message: String| format!("line {number}: {message}");
+    let counter: ImportedCounter = serde_json::from_slice(line).map_err(|err| {
+        // serde_json says "at line 1 column N": within this line, so the column is what helps.
+        let text = err.to_string();
+        let position = format!(" at line {} column {}", err.line(), err.column());
+        bad(match text.strip_suffix(&position) {
+            Some(message) => format!("{message} (column {})", err.column()),
+            None => text,
+        })
+    })?;
+    counter.into_record(now).map(Some).map_err(bad)
+}
+
 /// Lowercase hex.
 fn hex(hash: &TokenHash) -> String {
     hash.0.iter().map(|byte| format!("{byte:02x}")).collect()

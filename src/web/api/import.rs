@@ -36,7 +36,7 @@ use serde_json::json;
 use super::{
     auth::require_admin,
     body::BODY_LIMIT,
-    counter_line::ImportedCounter,
+    counter_line::{ImportedCounter, parse_import_line},
     limited_body::{LimitedBody, Read},
     line_splitter::{LineSplitter, LineTooLong},
 };
@@ -224,20 +224,7 @@ impl Importer<'_> {
 
 /// The counter on line `number`, `None` for a blank line, or a 400 naming the line.
 fn parse_line(number: u64, line: &[u8], now: i64) -> Result<Option<CounterRecord>, AppError> {
-    if line.iter().all(u8::is_ascii_whitespace) {
-        return Ok(None);
-    }
-    let bad = |message: String| AppError::BadRequest(format!("line {number}: {message}"));
-    let counter: ImportedCounter = serde_json::from_slice(line).map_err(|err| {
-        // serde_json says "at line 1 column N": within this line, so the column is what helps.
-        let text = err.to_string();
-        let position = format!(" at line {} column {}", err.line(), err.column());
-        bad(match text.strip_suffix(&position) {
-            Some(message) => format!("{message} (column {})", err.column()),
-            None => text,
-        })
-    })?;
-    counter.into_record(now).map(Some).map_err(bad)
+    parse_import_line(number, line, now).map_err(AppError::BadRequest)
 }
 
 fn too_long(err: LineTooLong) -> AppError {

@@ -11,14 +11,14 @@
 
 mod auth;
 mod body;
-mod counter_line;
+pub(crate) mod counter_line;
 mod counters;
 mod export;
 mod images;
 mod import;
 mod jobs;
 mod limited_body;
-mod line_splitter;
+pub(crate) mod line_splitter;
 pub mod openapi;
 mod schema;
 mod stats;

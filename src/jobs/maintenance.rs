@@ -1,0 +1,37 @@
+//! `maintenance`: the periodic housekeeping, scheduled once per hour by the workers (see
+//! [`super::worker`]) and startable by hand. Today: deletes jobs finished more than
+//! [`JOB_RETENTION`] ago (with their chunks), and forgets workers not seen for a day.
+
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{JobError, running::Running};
+use crate::store::{Store, now_millis};
+
+/// How long finished jobs are kept.
+pub const JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a worker that stopped without saying so stays listed.
+const WORKER_RETENTION: Duration = Duration::from_secs(24 * 3600);
+
+pub async fn run(store: &Store, running: &Running) -> Result<Value, JobError> {
+    let now = now_millis();
+    running.step(0, Some(2), "deleting old jobs", None);
+    let purged = store.purge(now - millis(JOB_RETENTION)).await?;
+    running.safe_point()?;
+    running.step(1, Some(2), "forgetting old workers", None);
+    let cut = now - millis(WORKER_RETENTION);
+    let mut forgotten = 0u64;
+    for worker in store.workers(0).await? {
+        if worker.last_seen < cut {
+            store.worker_gone(&worker.name).await?;
+            forgotten += 1;
+        }
+    }
+    running.step(2, Some(2), "done", None);
+    Ok(json!({ "jobs_purged": purged, "workers_forgotten": forgotten }))
+}
+
+fn millis(duration: Duration) -> i64 {
+    i64::try_from(duration.as_millis()).unwrap_or(i64::MAX)
+}
