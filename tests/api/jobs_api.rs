@@ -1094,7 +1094,9 @@ macro_rules! jobs_api_suite {
     )*};
 }
 
-// The SQL and Redis queues join here once they are merged.
 jobs_api_suite! {
+    postgres => Backend::Postgres,
+    redis => Backend::Redis,
+    sqlite => Backend::Sqlite,
     memory => Backend::Memory,
 }

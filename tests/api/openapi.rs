@@ -64,6 +64,19 @@ async fn the_document_is_served_and_matches_its_snapshot() {
     ] {
         assert!(served["paths"][path].is_object(), "{path} is documented");
     }
+    // Links (schemathesis infers them) name operations by id: two handlers of the same name
+    // in different modules must not share one.
+    let mut ids: Vec<&str> = served["paths"]
+        .as_object()
+        .expect("paths")
+        .values()
+        .flat_map(|methods| methods.as_object().expect("methods").values())
+        .map(|operation| operation["operationId"].as_str().expect("an operationId"))
+        .collect();
+    let count = ids.len();
+    ids.sort_unstable();
+    ids.dedup();
+    assert_eq!(ids.len(), count, "operationIds are unique: {ids:?}");
 }
 
 /// schemathesis with all its checks (but the two `tests/schemathesis/schemathesis.toml`

@@ -129,6 +129,14 @@ describe("the jobs dashboard in Chromium", () => {
         lines.filter((line) => line.namespace === "browser-jobs").map((line) => line.key),
         COUNTERS,
       );
+
+      // At 360 px wide nothing overflows sideways.
+      await page.setViewportSize({ width: 360, height: 800 });
+      const widths = await page.evaluate(() => ({
+        scroll: document.documentElement.scrollWidth,
+        client: document.documentElement.clientWidth,
+      }));
+      assert.ok(widths.scroll <= widths.client, `horizontal overflow: ${JSON.stringify(widths)}`);
     });
   });
 });

@@ -50,6 +50,7 @@ pub const KEEP_ALIVE: Duration = Duration::from_secs(15);
 #[utoipa::path(
     get,
     path = "/api/v1/jobs/{id}/events",
+    operation_id = "job_events",
     tag = "jobs",
     params(JobParams),
     security(("bearer" = [])),

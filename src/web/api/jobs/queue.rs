@@ -53,6 +53,7 @@ pub fn accepted(job: &JobRecord) -> Response {
 #[utoipa::path(
     post,
     path = "/api/v1/jobs",
+    operation_id = "create_job",
     tag = "jobs",
     security(("bearer" = [])),
     request_body(content = NewJobBody, content_type = "application/json"),
@@ -99,6 +100,7 @@ pub struct ListQuery {
 #[utoipa::path(
     get,
     path = "/api/v1/jobs",
+    operation_id = "list_jobs",
     tag = "jobs",
     params(ListQuery),
     security(("bearer" = [])),
@@ -151,6 +153,7 @@ pub async fn list(
 #[utoipa::path(
     get,
     path = "/api/v1/jobs/{id}",
+    operation_id = "show_job",
     tag = "jobs",
     params(JobParams),
     security(("bearer" = [])),
@@ -179,6 +182,7 @@ pub async fn show(
 #[utoipa::path(
     post,
     path = "/api/v1/jobs/{id}/cancel",
+    operation_id = "cancel_job",
     tag = "jobs",
     params(JobParams),
     security(("bearer" = [])),
@@ -232,6 +236,7 @@ fn finished_already(job: &JobRecord) -> AppError {
 #[utoipa::path(
     post,
     path = "/api/v1/jobs/{id}/retry",
+    operation_id = "retry_job",
     tag = "jobs",
     params(JobParams),
     security(("bearer" = [])),

@@ -29,6 +29,7 @@ use crate::{
 #[utoipa::path(
     get,
     path = "/api/v1/jobs/{id}/result",
+    operation_id = "job_result",
     tag = "jobs",
     params(JobParams),
     security(("bearer" = [])),

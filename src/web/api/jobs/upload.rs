@@ -17,6 +17,8 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use utoipa::openapi::{ObjectBuilder, RefOr, Schema, Type};
+
 use super::queue::accepted;
 use crate::{
     jobs::{
@@ -34,15 +36,33 @@ use crate::{
     },
 };
 
+/// The body as text (for clients that send it as `text/plain`; the type is not checked, the
+/// bytes are stored as they came): at least one byte. Written out because utoipa's derive
+/// takes no length bounds on a newtype.
+pub struct NdjsonText;
+
+impl utoipa::PartialSchema for NdjsonText {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .description(Some("NDJSON, one counter a line"))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for NdjsonText {}
+
 /// Stores the NDJSON body and queues an import of it; needs the admin's token.
 #[utoipa::path(
     post,
     path = "/api/v1/jobs/import",
+    operation_id = "start_import_job",
     tag = "jobs",
     security(("bearer" = [])),
     request_body(
-        content(("application/x-ndjson")),
-        description = "NDJSON, one counter a line, as the export writes them (see `POST /api/v1/import`); checked by the job, which fails naming the first bad line. At most IMPORT_LIMIT bytes.",
+        content(("application/x-ndjson"), (NdjsonText = "text/plain")),
+        description = "NDJSON, one counter a line, as the export writes them (see `POST /api/v1/import`), at most IMPORT_LIMIT bytes; checked by the job, which fails naming the first bad line. The content type is not checked.",
     ),
     responses(
         (status = 202, description = "Stored and queued", body = super::document::JobDocument, headers(("Location" = String, description = "The job's URL"))),

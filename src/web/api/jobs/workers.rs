@@ -28,6 +28,7 @@ pub const SEEN_WITHIN: Duration = Duration::from_secs(60 * 60);
 #[utoipa::path(
     get,
     path = "/api/v1/workers",
+    operation_id = "list_workers",
     tag = "jobs",
     security(("bearer" = [])),
     responses(
