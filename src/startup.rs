@@ -80,6 +80,8 @@ impl App {
                     .map(|limit| web::RateLimiter::new(limit, config.trusted_proxies.clone())),
                 import_limit: config.import_limit,
                 stats: web::StatsCache::default(),
+                job_lease: config.jobs.lease,
+                shutdown: web::Shutdown::default(),
             },
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.
@@ -125,14 +127,17 @@ impl App {
         let workers = workers
             .map(|options| tokio::spawn(jobs::worker::run(state.store.clone(), options, shutdown)));
         // The workers hand back their jobs while the requests drain: one SHUTDOWN_TIMEOUT from
-        // the signal bounds both, so they add no time to the shutdown.
+        // the signal bounds both, so they add no time to the shutdown. The job event streams
+        // never end by themselves: they end when the server stops.
         let stopped_at = Arc::new(std::sync::OnceLock::new());
+        let streams = state.shutdown.clone();
         let stop = {
             let stopped_at = stopped_at.clone();
             async move {
                 stop.await;
                 let _ = stopped_at.set(tokio::time::Instant::now());
                 let _ = stopping.send(true);
+                streams.begin();
             }
         };
         tracing::info!(

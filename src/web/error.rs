@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::{
     config::RateLimit,
-    store::{Backend, CounterName, StoreError, StoreErrorKind},
+    store::{Backend, CounterName, StoreError, StoreErrorKind, job::JobId},
 };
 
 /// Seconds a client should wait before retrying after a 503. Short: most outages tally sees are
@@ -60,6 +60,10 @@ pub enum AppError {
     /// 404: no such counter.
     #[error("there is no counter {0}")]
     CounterNotFound(CounterName),
+
+    /// 404: no such job (never queued, or finished and purged after its 7 days).
+    #[error("there is no job {0}")]
+    JobNotFound(JobId),
 
     /// 409: `create` of a counter that exists.
     #[error("the counter {0} exists already")]
@@ -125,7 +129,9 @@ impl AppError {
             AppError::Conflict(_) | AppError::AlreadyExists(_) => StatusCode::CONFLICT,
             AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             AppError::Forbidden(_) => StatusCode::FORBIDDEN,
-            AppError::NotFound { .. } | AppError::CounterNotFound(_) => StatusCode::NOT_FOUND,
+            AppError::NotFound { .. } | AppError::CounterNotFound(_) | AppError::JobNotFound(_) => {
+                StatusCode::NOT_FOUND
+            }
             AppError::PayloadTooLarge { .. } | AppError::ImportTooLarge(_) => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
@@ -137,7 +143,8 @@ impl AppError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    /// The `error` field of the body.
+    pub fn code(&self) -> &'static str {
         match self {
             AppError::Unavailable(_) => "store_unavailable",
             AppError::RequestTimedOut { .. } => "timeout",
@@ -148,6 +155,7 @@ impl AppError {
             AppError::Unauthorized(_) => "unauthorized",
             AppError::Forbidden(_) => "forbidden",
             AppError::CounterNotFound(_) => "counter_not_found",
+            AppError::JobNotFound(_) => "job_not_found",
             AppError::PayloadTooLarge { .. } | AppError::ImportTooLarge(_) => "payload_too_large",
             AppError::BodyTimedOut { .. } => "request_timeout",
             AppError::UnsupportedMediaType => "unsupported_media_type",

@@ -29,6 +29,7 @@ mod negotiate;
 mod no_head;
 mod pages;
 mod rate_limit;
+mod shutdown;
 
 use std::{
     sync::{Arc, LazyLock},
@@ -57,6 +58,7 @@ pub use pages::WELCOME;
 pub use rate_limit::{
     RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, RateLimiter, enforce, limit_routes,
 };
+pub use shutdown::Shutdown;
 
 use crate::{
     greeting::Greeter,
@@ -82,6 +84,10 @@ pub struct AppState {
     pub import_limit: u64,
     /// The last answer of `GET /api/v1/stats`, kept for a while.
     pub stats: StatsCache,
+    /// `JOB_LEASE`: a worker not seen for longer is shown as stale by `GET /api/v1/workers`.
+    pub job_lease: Duration,
+    /// Set when the server stops accepting, to end the job event streams.
+    pub shutdown: Shutdown,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");

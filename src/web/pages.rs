@@ -4,8 +4,10 @@
 //! in the binary at compile time so that one file is all a deployment needs. The page shows
 //! the current count, which store is in use, a button that counts through `/count`'s JSON
 //! form, the result of the PostgreSQL check, and the Markdown and HTML that embed a counter's
-//! badge (built in the browser, `badge.js`). No script or style is inline, so the page works
-//! under a Content-Security-Policy without `'unsafe-inline'`.
+//! badge (built in the browser, `badge.js`). `/jobs` is the jobs dashboard (`jobs.html`,
+//! `jobs.js`): static, since everything on it needs the admin token, which the page asks for
+//! and sends with its API calls. No script or style is inline, so the pages work under a
+//! Content-Security-Policy without `'unsafe-inline'`.
 
 use axum::{
     Router,
@@ -20,6 +22,8 @@ use super::{AppState, DEFAULT_COUNTER, negotiate::accepts};
 const INDEX_HTML: &str = include_str!("../../frontend/index.html");
 const APP_JS: &str = include_str!("../../frontend/app.js");
 const BADGE_JS: &str = include_str!("../../frontend/badge.js");
+const JOBS_HTML: &str = include_str!("../../frontend/jobs.html");
+const JOBS_JS: &str = include_str!("../../frontend/jobs.js");
 const STYLE_CSS: &str = include_str!("../../frontend/style.css");
 
 /// What `/` says to clients that are not browsers (the tutorials' first line).
@@ -29,12 +33,20 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/", get(welcome))
         .route(
+            "/jobs",
+            get(|| asset(JOBS_HTML, "text/html; charset=utf-8")),
+        )
+        .route(
             "/assets/app.js",
             get(|| asset(APP_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/assets/badge.js",
             get(|| asset(BADGE_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/jobs.js",
+            get(|| asset(JOBS_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/assets/style.css",

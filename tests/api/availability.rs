@@ -315,6 +315,8 @@ async fn request_deadline_answers_503_with_a_body() {
         limiter: None,
         import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
         stats: tally::web::StatsCache::default(),
+        job_lease: tally::config::DEFAULT_JOB_LEASE,
+        shutdown: tally::web::Shutdown::default(),
     };
     server.pause();
     let router = tally::web::router(state, Duration::from_millis(300));

@@ -762,6 +762,8 @@ async fn an_import_outlives_the_request_deadline() {
         limiter: None,
         import_limit: 1 << 20,
         stats: StatsCache::default(),
+        job_lease: tally::config::DEFAULT_JOB_LEASE,
+        shutdown: tally::web::Shutdown::default(),
     };
     let router = web::router(state, Duration::from_millis(200));
     let chunks = futures::stream::iter(0..5).then(|n| async move {

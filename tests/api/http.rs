@@ -273,6 +273,8 @@ fn memory_router() -> axum::Router {
         limiter: None,
         import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
         stats: tally::web::StatsCache::default(),
+        job_lease: tally::config::DEFAULT_JOB_LEASE,
+        shutdown: tally::web::Shutdown::default(),
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),

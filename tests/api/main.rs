@@ -7,6 +7,7 @@
 //! - `job_contract`: the job queue's contract, every backend, through the `Store` facade.
 //! - `jobs_crash`: `tally worker` SIGKILLed mid-copy and taken over, SIGTERM, its settings.
 //! - `jobs_worker`: the job worker and every kind of job, in-process, every backend.
+//! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
 //! - `http`: the HTTP contract, against a real server on a random port: one test per rule and
 //!   backend.
 //! - `availability`: outages, hung servers, recovery without a restart.
@@ -41,6 +42,7 @@ mod export_import;
 mod helpers;
 mod http;
 mod job_contract;
+mod jobs_api;
 mod jobs_crash;
 mod jobs_worker;
 mod limits;

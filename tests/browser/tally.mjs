@@ -1,5 +1,6 @@
 // Starts the real `tally` binary (the debug build `cargo build` leaves) on a free port with
-// the memory store, waits until it answers `/healthz`, and stops it again.
+// the memory store (and whatever else a test adds, such as an ADMIN_TOKEN), waits until it
+// answers `/healthz`, and stops it again.
 //
 // It runs in an empty temp directory with a minimal environment, so a developer's `.env`
 // or shell variables (DATABASE_URI, REDIS_URL, ...) cannot change what the test sees.
@@ -40,10 +41,11 @@ function sleep(ms) {
 }
 
 /**
- * Starts tally in `cwd` and resolves once `/healthz` answers 200. The result has `origin`
- * (`http://127.0.0.1:PORT`), `log()` (what tally printed) and `stop()`.
+ * Starts tally in `cwd`, with `env` added to its minimal environment, and resolves once
+ * `/healthz` answers 200. The result has `origin` (`http://127.0.0.1:PORT`), `log()` (what
+ * tally printed) and `stop()`.
  */
-export async function startTally(cwd) {
+export async function startTally(cwd, env = {}) {
   const binary = tallyBinary();
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: run \`cargo build\` first`);
@@ -58,6 +60,7 @@ export async function startTally(cwd) {
       HOST: "127.0.0.1",
       PORT: String(port),
       RUST_LOG: "warn",
+      ...env,
     },
     stdio: ["ignore", "pipe", "pipe"],
   });

@@ -23,23 +23,21 @@
 //!
 //! A long import outlives the request deadline, so this route is served outside it (see
 //! [`super::import_router`]); what bounds it instead is `IMPORT_LIMIT` and
-//! [`IMPORT_IDLE_TIMEOUT`], the longest the client may send nothing.
-
-use std::time::Duration;
+//! [`IMPORT_IDLE_TIMEOUT`](super::limited_body::IMPORT_IDLE_TIMEOUT), the longest the client
+//! may send nothing ([`super::limited_body`]).
 
 use axum::{
     Json,
-    body::{BodyDataStream, Bytes},
     extract::{Request, State},
     response::{IntoResponse, Response},
 };
-use futures_util::StreamExt;
 use serde_json::json;
 
 use super::{
     auth::require_admin,
     body::BODY_LIMIT,
     counter_line::{ImportedCounter, parse_import_line},
+    limited_body::{LimitedBody, Read},
     line_splitter::{LineSplitter, LineTooLong},
 };
 use crate::{
@@ -50,9 +48,6 @@ use crate::{
 /// The longest line of an NDJSON import, without its line ending. An exported line is a few
 /// hundred bytes.
 pub const MAX_LINE: usize = 64 * 1024;
-
-/// The longest the client may send nothing while an import is read.
-pub const IMPORT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Sets every counter of an NDJSON body (or a JSON array of at most 16 KiB), as it streams
 /// in; needs the admin's token. A bad line stops it with a 400 naming the line; the lines
@@ -83,12 +78,7 @@ pub async fn import(State(state): State<AppState>, request: Request) -> Response
     if let Err(err) = require_admin(request.headers(), state.admin.as_ref()) {
         return err.into_response();
     }
-    let mut body = LimitedBody {
-        body: request.into_body().into_data_stream(),
-        left: state.import_limit,
-        limit: state.import_limit,
-        over: false,
-    };
+    let mut body = LimitedBody::new(request.into_body().into_data_stream(), state.import_limit);
     let mut importer = Importer {
         store: &state.store,
         now: now_millis(),
@@ -96,7 +86,7 @@ pub async fn import(State(state): State<AppState>, request: Request) -> Response
     };
     match importer.run(&mut body).await {
         // No body at all is a mistake (a forgotten `--data-binary`), not an import of nothing.
-        Ok(()) if body.left == body.limit => AppError::BadRequest(
+        Ok(()) if body.nothing_read() => AppError::BadRequest(
             "the body is empty: send NDJSON, one counter a line, or a JSON array".to_owned(),
         )
         .into_response(),
@@ -110,68 +100,12 @@ pub async fn import(State(state): State<AppState>, request: Request) -> Response
     }
 }
 
-/// What the body gave.
-enum Read {
-    Data(Bytes),
-    End,
-    /// The body passed `IMPORT_LIMIT`; what came before the limit was handed out.
-    OverLimit,
-}
-
-/// The request body, read chunk by chunk, cut at `IMPORT_LIMIT`.
-struct LimitedBody {
-    body: BodyDataStream,
-    /// Bytes that may still be read.
-    left: u64,
-    limit: u64,
-    over: bool,
-}
-
-impl LimitedBody {
-    async fn read(&mut self) -> Result<Read, AppError> {
-        if self.over {
-            return Ok(Read::OverLimit);
-        }
-        let next = tokio::time::timeout(IMPORT_IDLE_TIMEOUT, self.body.next())
-            .await
-            .map_err(|_elapsed| AppError::BodyTimedOut {
-                after: IMPORT_IDLE_TIMEOUT,
-            })?;
-        let mut chunk = match next {
-            None => return Ok(Read::End),
-            Some(Ok(chunk)) => chunk,
-            Some(Err(err)) => {
-                return Err(AppError::BadRequest(format!(
-                    "cannot read the request body: {err}"
-                )));
-            }
-        };
-        let size = u64::try_from(chunk.len()).unwrap_or(u64::MAX);
-        if size > self.left {
-            self.over = true;
-            chunk.truncate(usize::try_from(self.left).unwrap_or(usize::MAX));
-            if chunk.is_empty() {
-                return Ok(Read::OverLimit);
-            }
-        }
-        self.left -= u64::try_from(chunk.len()).unwrap_or(u64::MAX);
-        Ok(Read::Data(chunk))
-    }
-
-    /// Reads and drops the rest of the body, up to the limit, while the early answer goes
-    /// out. A client that sends its whole body before it reads the answer (many do; curl
-    /// does not) would otherwise find the connection closed under it and never see why its
-    /// import stopped.
-    async fn drain(mut self) {
-        while let Ok(Read::Data(_)) = self.read().await {}
-    }
-
-    fn over_limit(&self) -> AppError {
-        AppError::ImportTooLarge(format!(
-            "the import is larger than IMPORT_LIMIT ({} bytes); the lines that ended before it were applied",
-            self.limit
-        ))
-    }
+/// The 413 of an import over `IMPORT_LIMIT`.
+fn over_limit(body: &LimitedBody) -> AppError {
+    AppError::ImportTooLarge(format!(
+        "the import is larger than IMPORT_LIMIT ({} bytes); the lines that ended before it were applied",
+        body.limit()
+    ))
 }
 
 struct Importer<'a> {
@@ -191,7 +125,7 @@ impl Importer<'_> {
             let chunk = match body.read().await? {
                 Read::Data(chunk) => chunk,
                 Read::End => break,
-                Read::OverLimit => return Err(body.over_limit()),
+                Read::OverLimit => return Err(over_limit(body)),
             };
             let first = chunk.iter().find(|byte| !byte.is_ascii_whitespace());
             if first == Some(&b'[') {
@@ -228,7 +162,7 @@ impl Importer<'_> {
                     self.lines(&mut lines).await?;
                 }
                 Read::End => break,
-                Read::OverLimit => return Err(body.over_limit()),
+                Read::OverLimit => return Err(over_limit(body)),
             }
         }
         if let Some(last) = lines.finish() {
@@ -261,7 +195,7 @@ impl Importer<'_> {
             match body.read().await? {
                 Read::Data(chunk) => head.extend_from_slice(&chunk),
                 Read::End => break,
-                Read::OverLimit => return Err(body.over_limit()),
+                Read::OverLimit => return Err(over_limit(body)),
             }
         }
         let items: Vec<serde_json::Value> = serde_json::from_slice(&head)

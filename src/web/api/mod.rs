@@ -1,7 +1,8 @@
 //! The counting API under `/api/v1`: named counters with owners (`counters`), how requests are
 //! read and answered (`body`), and who may change what (`auth`); the instance's numbers
 //! (`stats`), and moving every counter out and in (`export`, `import`, with the line format in
-//! `counter_line` and the import's line reading in `line_splitter`). JSON in and out; every
+//! `counter_line`, the import's line reading in `line_splitter` and its body's limits in
+//! `limited_body`); background jobs and their workers (`jobs`). JSON in and out; every
 //! error is `{"error": code, "message": text}`, the framework's own (unknown route, wrong
 //! method, a body too large or not JSON) included.
 //!
@@ -15,6 +16,8 @@ mod counters;
 mod export;
 mod images;
 mod import;
+mod jobs;
+mod limited_body;
 pub(crate) mod line_splitter;
 pub mod openapi;
 mod schema;
@@ -78,14 +81,29 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         )
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/stats", get(stats::stats))
+        .route(
+            "/api/v1/jobs",
+            post(jobs::queue::create).get(jobs::queue::list),
+        )
+        .route("/api/v1/jobs/{id}", get(jobs::queue::show))
+        .route("/api/v1/jobs/{id}/cancel", post(jobs::queue::cancel))
+        .route("/api/v1/jobs/{id}/retry", post(jobs::queue::retry))
+        .route("/api/v1/jobs/{id}/result", get(jobs::result::result))
+        // Under the deadline too: it bounds the answer's head (the first read), not the
+        // stream, which ends with the job or the server.
+        .route("/api/v1/jobs/{id}/events", get(jobs::events::events))
+        .route("/api/v1/workers", get(jobs::workers::workers))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-/// The API's routes that must not be under the request deadline: the import, which reads a
-/// body of up to `IMPORT_LIMIT` and may take minutes. It is bounded by that limit and by the
-/// time the client may send nothing (see `import`). Not rate-limited: it needs the admin token.
+/// The API's routes that must not be under the request deadline: the two imports, which read
+/// a body of up to `IMPORT_LIMIT` and may take minutes. They are bounded by that limit and by
+/// the time the client may send nothing (see `limited_body`). Not rate-limited: they need the
+/// admin token.
 pub fn import_router() -> Router<AppState> {
-    Router::new().route("/api/v1/import", post(import::import))
+    Router::new()
+        .route("/api/v1/import", post(import::import))
+        .route("/api/v1/jobs/import", post(jobs::upload::import))
 }
 
 /// Marks a counting response as never cacheable, so GitHub's image proxy, CDNs and browsers

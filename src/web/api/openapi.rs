@@ -13,7 +13,7 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use super::{counters, export, images, import, stats};
+use super::{counters, export, images, import, jobs, stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -34,11 +34,21 @@ use super::{counters, export, images, import, stats};
         export::export,
         import::import,
         stats::stats,
+        jobs::queue::create,
+        jobs::queue::list,
+        jobs::upload::import,
+        jobs::queue::show,
+        jobs::queue::cancel,
+        jobs::queue::retry,
+        jobs::result::result,
+        jobs::events::events,
+        jobs::workers::workers,
     ),
     modifiers(&Bearer),
     tags(
         (name = "counters", description = "Named counters"),
         (name = "instance", description = "Every counter at once: export, import and the numbers"),
+        (name = "jobs", description = "Background jobs (export, import, copy, maintenance) and their workers; the admin's"),
     )
 )]
 struct ApiDoc;
