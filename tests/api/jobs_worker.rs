@@ -488,3 +488,57 @@ async fn a_stopped_worker_hands_its_job_back() {
     let target = target.open(TIMEOUT);
     assert_eq!(everything(&target).await, everything(&store).await);
 }
+
+/// `tally serve` with `WORKERS=1` runs a job queued over HTTP by itself, and `/metrics` shows
+/// the queue by kind and status, its depth, and the run with its duration.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serve_runs_jobs_in_process_and_reports_them_in_metrics() {
+    use reqwest::{Method, StatusCode};
+    let (app, _fixture) = crate::helpers::spawn_app_for_with(Backend::Sqlite, |config| {
+        config.jobs.workers = 1;
+        config.admin_token = Some(TokenHash::of("the-metrics-admin-token"));
+    })
+    .await;
+    let reply = app
+        .request(
+            Method::POST,
+            "/api/v1/jobs",
+            &[("authorization", "Bearer the-metrics-admin-token")],
+            crate::client::Body::Json(json!({"kind": "export"})),
+        )
+        .await;
+    assert_eq!(reply.status, StatusCode::ACCEPTED, "{}", reply.body);
+    let id = reply.json()["id"].as_str().expect("an id").to_owned();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let reply = app
+            .get_with(
+                &format!("/api/v1/jobs/{id}"),
+                &[("authorization", "Bearer the-metrics-admin-token")],
+            )
+            .await;
+        if reply.json()["status"] == "succeeded" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not run: {}", reply.body);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let metrics = app.get("/metrics").await.body;
+    for line in [
+        "jobs{kind=\"export\",status=\"succeeded\"} 1",
+        "jobs{kind=\"export\",status=\"queued\"} 0",
+        "job_runs_total{kind=\"export\",outcome=\"succeeded\"} 1",
+        "job_duration_seconds_count{kind=\"export\"} 1",
+    ] {
+        assert!(metrics.contains(line), "no `{line}` in\n{metrics}");
+    }
+    // The maintenance the worker scheduled at start may still be queued or done: the depth
+    // counts queued jobs of every kind, and the export is not one of them.
+    let depth: i64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("job_queue_depth "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("job_queue_depth");
+    assert!((0..=1).contains(&depth), "{depth}");
+    app.stop().await.expect("graceful stop");
+}
