@@ -11,9 +11,10 @@
 //!
 //! **Unique visitors are the UTC day's** that holds the local day's noon (its middle, give or
 //! take a daylight-saving hour): the salt, and so a visitor's identity, is per UTC day, and
-//! visitors of two days cannot be added up. In UTC−12, whose noon is UTC midnight, that is
-//! the UTC day before. So for a zone far from UTC a day's visitors are counted over a UTC day
-//! that overlaps it by 12 hours or more, not over the local day itself.
+//! visitors of two days cannot be added up. A noon at exactly UTC midnight (UTC−12, UTC+12)
+//! counts to the UTC day before it, so local day D shows UTC day D from −12:00 to +11:45 and
+//! UTC day D − 1 from +12:00 on. For a zone far from UTC a day's visitors are thus counted
+//! over a UTC day that overlaps it by 12 hours or more, not over the local day itself.
 
 pub mod chart;
 
