@@ -164,6 +164,11 @@ pub struct Settings {
     /// at least 1s [default: 30s]
     #[arg(long, env = "JOB_LEASE", global = true)]
     pub job_lease: Option<String>,
+
+    /// Days of history (hits per quarter-hour, unique visitors) kept, 1 to 3660; also the
+    /// most days a history request may ask for [default: 400]
+    #[arg(long, env = "HISTORY_DAYS", global = true)]
+    pub history_days: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Args)]

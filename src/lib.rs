@@ -14,6 +14,8 @@
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
 //! - [`badge`]: badge query checks, the SVG badge and the 1×1 GIF; no HTTP, no stores.
+//! - [`history`]: a counter's days in any IANA time zone from the store's UTC quarter-hours,
+//!   and their SVG chart; no HTTP.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
 //! - [`server`]: serves HTTP/1.1 connection by connection, with the header and keep-alive
 //!   timeouts, the connection cap and the bounded shutdown drain.
@@ -30,6 +32,7 @@ pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod greeting;
+pub mod history;
 pub mod jobs;
 pub mod metrics;
 pub mod server;

@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    config::{Config, ServerLimits},
+    config::{Config, ServerLimits, TrustedProxies},
     greeting::Greeter,
     jobs::{self, JobObserver, WorkerOptions},
     metrics::Metrics,
@@ -27,6 +27,9 @@ pub struct App {
     limits: ServerLimits,
     /// The in-process job workers (`WORKERS`), started by [`App::run_until`]; `None` for 0.
     workers: Option<WorkerOptions>,
+    /// `TRUSTED_PROXIES`, for the visitors of the counting routes (the rate limiter has its
+    /// own copy).
+    trusted_proxies: TrustedProxies,
 }
 
 impl App {
@@ -43,6 +46,7 @@ impl App {
         let metrics_observer: Arc<dyn JobObserver> = metrics.clone();
         let store = store::open(&config.store, config.store_timeout)
             .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
+            .with_history_days(config.history_days)
             .observed_by(metrics.clone());
         let greeter = config
             .hello_postgres
@@ -91,6 +95,7 @@ impl App {
                 observer: Some(metrics_observer.clone()),
                 ..WorkerOptions::new(config.jobs.workers, config.jobs.lease)
             }),
+            trusted_proxies: config.trusted_proxies,
         })
     }
 
@@ -122,6 +127,7 @@ impl App {
             request_timeout,
             limits,
             workers,
+            trusted_proxies,
         } = self;
         let (stopping, shutdown) = watch::channel(false);
         let workers = workers
@@ -144,7 +150,8 @@ impl App {
             max_connections = limits.max_connections,
             "listening on http://{address}"
         );
-        let router = web::router(state.clone(), request_timeout);
+        let router =
+            web::with_trusted_proxies(web::router(state.clone(), request_timeout), trusted_proxies);
         let shutdown_timeout = limits.shutdown_timeout;
         let served = server::serve(listener, router, limits, stop)
             .await

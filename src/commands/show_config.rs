@@ -50,6 +50,7 @@ pub fn run(config: &Config) {
     }
     println!("max_connections: {}", server.max_connections);
     println!("import_limit: {} bytes", config.import_limit);
+    println!("history_days: {}", config.history_days);
     println!(
         "workers: {} in-process, job lease {}",
         config.jobs.workers,

@@ -15,7 +15,8 @@ use crate::{
 /// the next tick is simply a new one.
 pub async fn run(config: Config, tick: TickConfig) -> anyhow::Result<()> {
     let store = store::open(&config.store, config.store_timeout)
-        .with_context(|| format!("Failed to open the {} store", config.store.backend()))?;
+        .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
+        .with_history_days(config.history_days);
     let mut interval = tokio::time::interval(tick.interval);
     // After a slow tick, keep the rhythm rather than firing a burst to catch up.
     interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

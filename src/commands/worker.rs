@@ -38,7 +38,8 @@ pub fn check(config: &Config, concurrency: Option<&str>) -> Result<u32, ConfigEr
 pub async fn run(config: Config, concurrency: u32) -> anyhow::Result<()> {
     let stop = shutdown_signal();
     let store = store::open(&config.store, config.store_timeout)
-        .with_context(|| format!("Failed to open the {} store", config.store.backend()))?;
+        .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
+        .with_history_days(config.history_days);
     tracing::info!(store = %store.backend(), reason = %config.store_reason, "job store selected");
     if let Err(err) = store.migrate().await {
         tracing::warn!(error = %err, "store not reachable at start; claims will retry until it is");

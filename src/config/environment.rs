@@ -94,6 +94,7 @@ impl Settings {
             &mut self.import_limit,
             &mut self.workers,
             &mut self.job_lease,
+            &mut self.history_days,
         ] {
             if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
                 *value = None;

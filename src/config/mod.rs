@@ -11,7 +11,7 @@
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
 //! own settings), `limits` (the rate limit and the trusted proxies), `import` (the import's
-//! body limit), `redaction` ([`redact`])
+//! body limit), `history` (`HISTORY_DAYS`), `redaction` ([`redact`])
 //! and `parse` (the port and duration parsers several of them share). This file assembles
 //! [`Config`] and re-exports the public names, so other code uses `crate::config::…` and never
 //! a submodule.
@@ -20,6 +20,7 @@ mod admin;
 mod connections;
 mod environment;
 mod error;
+mod history;
 mod import;
 mod jobs;
 mod limits;
@@ -43,6 +44,7 @@ pub use self::{
     },
     environment::load_dotenv,
     error::ConfigError,
+    history::MAX_HISTORY_DAYS,
     import::DEFAULT_IMPORT_LIMIT,
     jobs::{DEFAULT_JOB_LEASE, DEFAULT_WORKERS, JobSettings, MAX_WORKERS, parse_count},
     limits::{DEFAULT_RATE_LIMIT, RateLimit, TrustedProxies},
@@ -55,6 +57,7 @@ pub use self::{
 };
 use self::{
     admin::parse_admin_token,
+    history::parse_history_days,
     import::parse_import_limit,
     jobs::parse_jobs,
     limits::{parse_rate_limit, parse_trusted_proxies},
@@ -65,7 +68,7 @@ use self::{
 };
 use crate::{
     cli::Settings,
-    store::{StoreSpec, TokenHash},
+    store::{DEFAULT_HISTORY_DAYS, StoreSpec, TokenHash},
 };
 
 /// Everything `tally serve` (and the other commands) need, validated.
@@ -96,6 +99,8 @@ pub struct Config {
     pub import_limit: u64,
     /// `WORKERS` and `JOB_LEASE`.
     pub jobs: JobSettings,
+    /// `HISTORY_DAYS`: days of history kept, and the most `?days=` may ask for.
+    pub history_days: u32,
 }
 
 impl Config {
@@ -124,6 +129,7 @@ impl Config {
                 workers: 0,
                 ..JobSettings::default()
             },
+            history_days: DEFAULT_HISTORY_DAYS,
         }
     }
 
@@ -154,6 +160,7 @@ impl Config {
         let trusted_proxies = parse_trusted_proxies(settings)?;
         let import_limit = parse_import_limit(settings)?;
         let jobs = parse_jobs(settings)?;
+        let history_days = parse_history_days(settings)?;
         Ok(Config {
             host,
             port,
@@ -169,6 +176,7 @@ impl Config {
             trusted_proxies,
             import_limit,
             jobs,
+            history_days,
         })
     }
 }

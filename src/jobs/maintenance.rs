@@ -1,6 +1,8 @@
 //! `maintenance`: the periodic housekeeping, scheduled once per hour by the workers (see
 //! [`super::worker`]) and startable by hand. Today: deletes jobs finished more than
-//! [`JOB_RETENTION`] ago (with their chunks), and forgets workers not seen for a day.
+//! [`JOB_RETENTION`] ago (with their chunks), forgets workers not seen for a day, and deletes
+//! the history older than `HISTORY_DAYS` and the salts of past days (on Redis, which
+//! expires both by itself, that step deletes nothing).
 
 use std::time::Duration;
 
@@ -16,10 +18,10 @@ const WORKER_RETENTION: Duration = Duration::from_secs(24 * 3600);
 
 pub async fn run(store: &Store, running: &Running) -> Result<Value, JobError> {
     let now = now_millis();
-    running.step(0, Some(2), "deleting old jobs", None);
+    running.step(0, Some(3), "deleting old jobs", None);
     let purged = store.purge(now - millis(JOB_RETENTION)).await?;
     running.safe_point()?;
-    running.step(1, Some(2), "forgetting old workers", None);
+    running.step(1, Some(3), "forgetting old workers", None);
     let cut = now - millis(WORKER_RETENTION);
     let mut forgotten = 0u64;
     for worker in store.workers(0).await? {
@@ -28,7 +30,16 @@ pub async fn run(store: &Store, running: &Running) -> Result<Value, JobError> {
             forgotten += 1;
         }
     }
-    running.step(2, Some(2), "done", None);
+    running.safe_point()?;
+    running.step(2, Some(3), "deleting old history", None);
+    let trimmed = store.trim_history(now).await?;
+    // In the progress message, not the result, whose fields clients already read.
+    running.step(
+        3,
+        Some(3),
+        format!("done; {trimmed} old history entries deleted"),
+        None,
+    );
     Ok(json!({ "jobs_purged": purged, "workers_forgotten": forgotten }))
 }
 

@@ -53,7 +53,9 @@ pub(super) async fn run(
                         let _slot = slot;
                         connection::serve(stream, peer, state, router, timeouts).await;
                     }
-                    .instrument(tracing::debug_span!("connection", %peer))
+                    // No peer address in the span: client addresses are never logged (see
+                    // the README's "History and unique visitors").
+                    .instrument(tracing::debug_span!("connection"))
                 });
             }
             Err(err) if is_about_one_connection(&err) => {

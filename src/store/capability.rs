@@ -1,20 +1,23 @@
 //! The traits a backend implements: [`Lifecycle`], which every backend has, and one trait per
 //! *capability*, each a slice of what tally keeps in a store.
 //!
-//! The capabilities: [`CounterStore`] (named counters with atomic increments) and
-//! [`JobQueue`] (background jobs). The features to come each bring their own trait here
-//! (per-period counts), implemented by every backend and checked by a contract suite of its
-//! own over all four. Adding one means: the trait in this file, an `impl` in each backend module, a field
+//! The capabilities: [`CounterStore`] (named counters with atomic increments),
+//! [`HistoryStore`] (what the increments recorded: hits per quarter-hour, unique visitors per
+//! day) and [`JobQueue`] (background jobs). Each is implemented by every backend and checked
+//! by a contract suite of its own over all four. Adding one means: the trait in this file, an `impl` in each backend module, a field
 //! in `Parts` (in `store/mod.rs`, so that [`super::open`] hands it out), and its methods on the
 //! [`super::Store`] facade, which applies the deadline and the metrics to every call.
 //!
 //! Backends implement these traits and nothing else: validation of input, the store timeout and
 //! instrumentation live once, in the facade, not in each backend.
 
+use std::ops::{Range, RangeInclusive};
+
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, Listed, Name, NewCounter, StoreError,
+    AddOutcome, Backend, CounterName, CounterRecord, History, Hit, Listed, Name, NewCounter, Salt,
+    StoreError, VisitorHash,
     job::{
         Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
     },
@@ -51,7 +54,11 @@ pub trait CounterStore: Send + Sync + 'static {
     /// Adds `by` (at least 1) to `name`, creating it at 0 first if needed (with no owner and
     /// [`super::UpdateRules::HIT_CREATED`]), and returns the new value. Never retried. A value
     /// that would pass `i64::MAX` is [`StoreError::Overflow`] and changes nothing.
-    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError>;
+    ///
+    /// In the same statement, transaction or script (no extra round trip), it records `hit`
+    /// for the [`HistoryStore`]: `by` more hits in `hit.quarter`, and `hit.visitor`, if any,
+    /// among the visitors of `hit.day`. All of it happens, or (on an error) none of it.
+    async fn increment(&self, name: &CounterName, by: i64, hit: &Hit) -> Result<i64, StoreError>;
 
     /// The current value of `name`; 0 when it does not exist.
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError>;
@@ -71,7 +78,8 @@ pub trait CounterStore: Send + Sync + 'static {
     /// would leave 0 ..= i64::MAX.
     async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError>;
 
-    /// Deletes `name` with everything stored about it; `false` when there was no such counter.
+    /// Deletes `name` with everything stored about it, its history included; `false` when
+    /// there was no such counter.
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError>;
 
     /// Up to `limit` (at least 1) counters of `namespace` whose key comes after `after`, in
@@ -106,6 +114,47 @@ pub trait CounterStore: Send + Sync + 'static {
         }
         Ok(())
     }
+}
+
+/// What [`CounterStore::increment`] recorded: hits per UTC quarter-hour and unique visitors
+/// per UTC day (see [`super::history`]), the salts that make visitors' hashes, and their
+/// retention.
+///
+/// Only increments write history; `set`, `add`, `restore` and the copy between stores do
+/// not (history is not part of an export). Deleting a counter deletes its history.
+#[async_trait]
+pub trait HistoryStore: Send + Sync + 'static {
+    /// The salt of UTC day `day`, shared by every process on this store: the stored one, or
+    /// `candidate`, stored now, when there is none (atomically, so two processes asking at
+    /// once get the same one). Salts of earlier days are deleted (or expire): a day's salt
+    /// is gone once the day is over.
+    async fn daily_salt(&self, day: i64, candidate: &Salt) -> Result<Salt, StoreError>;
+
+    /// The hits of `name` in the quarter-hours `quarters` and its estimated visitors on the
+    /// UTC days `days`; spans with nothing recorded are left out. A counter that does not
+    /// exist has no history.
+    async fn history(
+        &self,
+        name: &CounterName,
+        quarters: Range<i64>,
+        days: RangeInclusive<i64>,
+    ) -> Result<History, StoreError>;
+
+    /// Adds `visitors` to the visitors of `name` on UTC day `day` without counting hits: the
+    /// visitor part of many hits in one round trip (the contract suite feeds 100,000 visitors
+    /// this way). `days_kept` as in [`Hit::days_kept`]. Adding one twice counts it once.
+    async fn add_visitors(
+        &self,
+        name: &CounterName,
+        day: i64,
+        visitors: &[VisitorHash],
+        days_kept: u32,
+    ) -> Result<(), StoreError>;
+
+    /// Deletes the hits and visitors recorded before UTC day `first_kept`, and the salts of
+    /// days before `today`; how many rows or entries it deleted. Stores that expire what they
+    /// keep (Redis) have nothing to do and answer 0.
+    async fn trim_history(&self, first_kept: i64, today: i64) -> Result<u64, StoreError>;
 }
 
 /// The job queue (§ "Background jobs" of the README): jobs, their leases, the workers that

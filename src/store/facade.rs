@@ -5,6 +5,9 @@
 //! concern that would have to repeat each method:
 //!
 //! - **input checks** (an increment of at least 1), so backends only store;
+//! - **what a hit records**: its quarter-hour and day, and the visitor's keyed hash under the
+//!   day's salt (fetched once a day per process, see [`super::visitor`]), handed to the
+//!   backend's increment so that it records them in the same round trip;
 //! - **the deadline**: no call waits longer than the store timeout. Backends bound their own
 //!   waits too (pool acquire, connect, response), but those are per step, and a connect that
 //!   succeeds just before its timeout followed by a slow query could still add up to more. A
@@ -20,17 +23,21 @@
 
 use std::{
     future::Future,
+    ops::{Range, RangeInclusive},
     sync::Arc,
     time::{Duration, Instant},
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, JobQueue, Lifecycle, Listed,
-    Name, NewCounter, StoreError,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, DEFAULT_HISTORY_DAYS, History,
+    HistoryStore, Hit, JobQueue, Lifecycle, Listed, Name, NewCounter, Salt, StoreError, Visitor,
+    VisitorHash,
+    history::day_of,
     job::{
         Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
     },
     now_millis,
+    visitor::SaltCache,
 };
 
 /// Told the outcome of every bounded store call; implemented by the metrics.
@@ -42,8 +49,9 @@ pub trait StoreObserver: Send + Sync + 'static {
 pub struct StoreCall<'a> {
     pub backend: Backend,
     /// The facade method: `increment`, `get`, `info`, `create`, `set`, `add`, `delete`,
-    /// `list`, `scan`, `restore`, `restore_many`, `ping`, or a job-queue call (`enqueue`,
-    /// `claim`, `heartbeat`, `finish`, ...).
+    /// `list`, `scan`, `restore`, `restore_many`, `ping`, a history call (`daily_salt`,
+    /// `history`, `add_visitors`, `trim_history`), or a job-queue call (`enqueue`, `claim`,
+    /// `heartbeat`, `finish`, ...).
     pub operation: &'static str,
     pub elapsed: Duration,
     /// `None` on success.
@@ -56,8 +64,12 @@ pub struct Store {
     timeout: Duration,
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
+    history: Arc<dyn HistoryStore>,
     queue: Arc<dyn JobQueue>,
     observer: Option<Arc<dyn StoreObserver>>,
+    /// `HISTORY_DAYS`.
+    days_kept: u32,
+    salts: Arc<SaltCache>,
 }
 
 impl Store {
@@ -67,9 +79,23 @@ impl Store {
             timeout,
             lifecycle: parts.lifecycle,
             counters: parts.counters,
+            history: parts.history,
             queue: parts.queue,
             observer: None,
+            days_kept: DEFAULT_HISTORY_DAYS,
+            salts: Arc::default(),
         }
+    }
+
+    /// The same store, keeping history for `days` days (`HISTORY_DAYS`, at least 1).
+    pub fn with_history_days(mut self, days: u32) -> Store {
+        self.days_kept = days.max(1);
+        self
+    }
+
+    /// `HISTORY_DAYS`: how many days of history this store keeps.
+    pub fn history_days(&self) -> u32 {
+        self.days_kept
     }
 
     /// The same store, reporting every call to `observer`.
@@ -89,14 +115,100 @@ impl Store {
     }
 
     /// Adds `by` (at least 1) to `name`, creating it at 0 first if needed; the new value.
-    /// One atomic operation in the store; never retried.
+    /// One atomic operation in the store; never retried. It is a hit: it records `by` hits
+    /// now in the counter's history, from no one in particular (`tally tick`'s hits); the web
+    /// layer's hits come with their visitor through [`Store::increment_from`].
     pub async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
+        self.increment_at(name, by, None, now_millis()).await
+    }
+
+    /// [`Store::increment`] from `visitor` (none when the client's address is unknown), who is
+    /// added to today's unique visitors of `name` in the same round trip.
+    pub async fn increment_from(
+        &self,
+        name: &CounterName,
+        by: i64,
+        visitor: Option<&Visitor>,
+    ) -> Result<i64, StoreError> {
+        self.increment_at(name, by, visitor, now_millis()).await
+    }
+
+    /// [`Store::increment_from`] recorded at `at` (ms since the epoch) instead of now: for
+    /// tests of the history, which need hits on given days.
+    pub async fn increment_at(
+        &self,
+        name: &CounterName,
+        by: i64,
+        visitor: Option<&Visitor>,
+        at: i64,
+    ) -> Result<i64, StoreError> {
         if by < 1 {
             return Err(StoreError::invalid_input(format!(
                 "an increment must be at least 1, got {by}"
             )));
         }
-        self.bounded("increment", self.counters.increment(name, by))
+        let day = day_of(at);
+        let visitor = match visitor {
+            Some(visitor) => Some(visitor.hash(&self.daily_salt(day).await?, name, day)),
+            None => None,
+        };
+        let hit = Hit::at(at, visitor, self.days_kept);
+        self.bounded("increment", self.counters.increment(name, by, &hit))
+            .await
+    }
+
+    /// The salt of UTC day `day`: this process's copy, or the store's (created if needed).
+    async fn daily_salt(&self, day: i64) -> Result<Salt, StoreError> {
+        self.salts
+            .get(day, || async {
+                let candidate = Salt::random().map_err(|err| {
+                    StoreError::failed(self.backend, format!("no random salt: {err}"))
+                })?;
+                self.bounded("daily_salt", self.history.daily_salt(day, &candidate))
+                    .await
+            })
+            .await
+    }
+
+    /// The hits of `name` in the quarter-hours `quarters` and its visitors on the UTC days
+    /// `days` (see [`HistoryStore::history`]).
+    pub async fn history(
+        &self,
+        name: &CounterName,
+        quarters: Range<i64>,
+        days: RangeInclusive<i64>,
+    ) -> Result<History, StoreError> {
+        if quarters.is_empty() || days.is_empty() {
+            return Ok(History::default());
+        }
+        self.bounded("history", self.history.history(name, quarters, days))
+            .await
+    }
+
+    /// Adds visitors to `name`'s on UTC day `day`, in one round trip, without hits.
+    pub async fn add_visitors(
+        &self,
+        name: &CounterName,
+        day: i64,
+        visitors: &[VisitorHash],
+    ) -> Result<(), StoreError> {
+        if visitors.is_empty() {
+            return Ok(());
+        }
+        self.bounded(
+            "add_visitors",
+            self.history
+                .add_visitors(name, day, visitors, self.days_kept),
+        )
+        .await
+    }
+
+    /// Deletes what is older than `HISTORY_DAYS` days at `now` (ms), and past days' salts;
+    /// how much it deleted.
+    pub async fn trim_history(&self, now: i64) -> Result<u64, StoreError> {
+        let today = day_of(now);
+        let first_kept = today - i64::from(self.days_kept);
+        self.bounded("trim_history", self.history.trim_history(first_kept, today))
             .await
     }
 

@@ -6,30 +6,61 @@
 //! short map operation that never awaits; holding the lock for the whole operation is what
 //! makes each one atomic. The map is ordered by namespace and key, which gives listings and
 //! export pages their order for free.
+//!
+//! A counter's history sits beside it under the same lock, so a hit and what it records are
+//! one step: hits per quarter-hour in a `BTreeMap`, and per UTC day a HyperLogLog sketch
+//! ([`Registers`], 16 KiB, allocated on the day's first visitor).
 
 use std::{
-    collections::BTreeMap,
-    ops::Bound,
+    collections::{BTreeMap, HashMap},
+    ops::{Bound, Range, RangeInclusive},
     sync::{Mutex, MutexGuard, PoisonError},
 };
 
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Lifecycle, Listed, Name,
-    NewCounter, StoreError, UpdateRules, now_millis,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, History, HistoryStore, Hit,
+    Lifecycle, Listed, Name, NewCounter, Salt, StoreError, UpdateRules, VisitorHash,
+    hll::Registers, now_millis,
 };
 
 #[derive(Default)]
 pub struct MemoryStore {
-    counters: Mutex<BTreeMap<CounterName, CounterRecord>>,
+    state: Mutex<State>,
+}
+
+#[derive(Default)]
+struct State {
+    counters: BTreeMap<CounterName, CounterRecord>,
+    history: HashMap<CounterName, CounterHistory>,
+    /// The salt of the current day, with its day.
+    salt: Option<(i64, Salt)>,
+}
+
+#[derive(Default)]
+struct CounterHistory {
+    /// Quarter-hour → hits.
+    quarters: BTreeMap<i64, i64>,
+    /// UTC day → the sketch of its visitors.
+    days: BTreeMap<i64, Registers>,
+}
+
+impl CounterHistory {
+    fn add_visitors(&mut self, day: i64, visitors: impl IntoIterator<Item = VisitorHash>) {
+        let registers = self.days.entry(day).or_default();
+        for visitor in visitors {
+            let (register, rank) = visitor.position();
+            registers.offer(register, rank);
+        }
+    }
 }
 
 impl MemoryStore {
     /// A panic while holding the lock cannot leave a half-updated counter (each change is one
     /// assignment after every check), so a poisoned lock is safe to keep using.
-    fn counters(&self) -> MutexGuard<'_, BTreeMap<CounterName, CounterRecord>> {
-        self.counters.lock().unwrap_or_else(PoisonError::into_inner)
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -46,10 +77,11 @@ impl Lifecycle for MemoryStore {
 
 #[async_trait]
 impl CounterStore for MemoryStore {
-    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
+    async fn increment(&self, name: &CounterName, by: i64, hit: &Hit) -> Result<i64, StoreError> {
         let now = now_millis();
-        let mut counters = self.counters();
-        let counter = counters
+        let mut state = self.state();
+        let counter = state
+            .counters
             .entry(name.clone())
             .or_insert_with(|| CounterRecord {
                 name: name.clone(),
@@ -69,20 +101,31 @@ impl CounterStore for MemoryStore {
         };
         counter.value = next;
         counter.updated_at = now;
+        let history = state.history.entry(name.clone()).or_default();
+        let hits = history.quarters.entry(hit.quarter).or_default();
+        *hits = hits.saturating_add(by);
+        if let Some(visitor) = hit.visitor {
+            history.add_visitors(hit.day, [visitor]);
+        }
         Ok(next)
     }
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
-        Ok(self.counters().get(name).map_or(0, |counter| counter.value))
+        Ok(self
+            .state()
+            .counters
+            .get(name)
+            .map_or(0, |counter| counter.value))
     }
 
     async fn info(&self, name: &CounterName) -> Result<Option<CounterRecord>, StoreError> {
-        Ok(self.counters().get(name).cloned())
+        Ok(self.state().counters.get(name).cloned())
     }
 
     async fn create(&self, name: &CounterName, counter: &NewCounter) -> Result<bool, StoreError> {
         let now = now_millis();
-        let mut counters = self.counters();
+        let mut state = self.state();
+        let counters = &mut state.counters;
         if counters.contains_key(name) {
             return Ok(false);
         }
@@ -102,7 +145,7 @@ impl CounterStore for MemoryStore {
 
     async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         let now = now_millis();
-        Ok(self.counters().get_mut(name).map(|counter| {
+        Ok(self.state().counters.get_mut(name).map(|counter| {
             let old = counter.value;
             counter.value = value;
             counter.updated_at = now;
@@ -112,8 +155,8 @@ impl CounterStore for MemoryStore {
 
     async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
         let now = now_millis();
-        let mut counters = self.counters();
-        let Some(counter) = counters.get_mut(name) else {
+        let mut state = self.state();
+        let Some(counter) = state.counters.get_mut(name) else {
             return Ok(AddOutcome::Missing);
         };
         match counter.value.checked_add(amount).filter(|next| *next >= 0) {
@@ -129,7 +172,9 @@ impl CounterStore for MemoryStore {
     }
 
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
-        Ok(self.counters().remove(name).is_some())
+        let mut state = self.state();
+        state.history.remove(name);
+        Ok(state.counters.remove(name).is_some())
     }
 
     async fn list(
@@ -138,12 +183,13 @@ impl CounterStore for MemoryStore {
         after: Option<&Name>,
         limit: usize,
     ) -> Result<Vec<Listed>, StoreError> {
-        let counters = self.counters();
+        let state = self.state();
         let from = match after {
             Some(after) => Bound::Excluded(CounterName::new(namespace.clone(), after.clone())),
             None => Bound::Excluded(CounterName::before_all_of(namespace)),
         };
-        Ok(counters
+        Ok(state
+            .counters
             .range((from, Bound::Unbounded))
             .map(|(_, counter)| counter)
             .take_while(|counter| counter.name.namespace() == namespace)
@@ -160,9 +206,10 @@ impl CounterStore for MemoryStore {
         after: Option<&CounterName>,
         limit: usize,
     ) -> Result<Vec<CounterRecord>, StoreError> {
-        let counters = self.counters();
+        let state = self.state();
         let from = after.map_or(Bound::Unbounded, Bound::Excluded);
-        Ok(counters
+        Ok(state
+            .counters
             .range((from, Bound::Unbounded))
             .take(limit)
             .map(|(_, counter)| counter.clone())
@@ -170,7 +217,84 @@ impl CounterStore for MemoryStore {
     }
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
-        self.counters().insert(record.name.clone(), record.clone());
+        self.state()
+            .counters
+            .insert(record.name.clone(), record.clone());
         Ok(())
+    }
+}
+
+#[async_trait]
+impl HistoryStore for MemoryStore {
+    async fn daily_salt(&self, day: i64, candidate: &Salt) -> Result<Salt, StoreError> {
+        let mut state = self.state();
+        match state.salt {
+            Some((stored, salt)) if stored == day => Ok(salt),
+            // A salt of an earlier (or, from a test, later) day is replaced: one is kept.
+            _ => {
+                state.salt = Some((day, *candidate));
+                Ok(*candidate)
+            }
+        }
+    }
+
+    async fn history(
+        &self,
+        name: &CounterName,
+        quarters: Range<i64>,
+        days: RangeInclusive<i64>,
+    ) -> Result<History, StoreError> {
+        let state = self.state();
+        let Some(history) = state.history.get(name) else {
+            return Ok(History::default());
+        };
+        Ok(History {
+            quarters: history
+                .quarters
+                .range(quarters)
+                .map(|(quarter, hits)| (*quarter, *hits))
+                .collect(),
+            uniques: history
+                .days
+                .range(days)
+                .map(|(day, registers)| (*day, registers.histogram().estimate()))
+                .filter(|(_, visitors)| *visitors > 0)
+                .collect(),
+        })
+    }
+
+    async fn add_visitors(
+        &self,
+        name: &CounterName,
+        day: i64,
+        visitors: &[VisitorHash],
+        _days_kept: u32,
+    ) -> Result<(), StoreError> {
+        self.state()
+            .history
+            .entry(name.clone())
+            .or_default()
+            .add_visitors(day, visitors.iter().copied());
+        Ok(())
+    }
+
+    async fn trim_history(&self, first_kept: i64, today: i64) -> Result<u64, StoreError> {
+        let mut state = self.state();
+        let first_quarter = first_kept.saturating_mul(super::history::QUARTERS_PER_DAY);
+        let mut deleted = 0;
+        for history in state.history.values_mut() {
+            let kept_quarters = history.quarters.split_off(&first_quarter);
+            deleted += std::mem::replace(&mut history.quarters, kept_quarters).len() as u64;
+            let kept_days = history.days.split_off(&first_kept);
+            deleted += std::mem::replace(&mut history.days, kept_days).len() as u64;
+        }
+        state
+            .history
+            .retain(|_, history| !(history.quarters.is_empty() && history.days.is_empty()));
+        if state.salt.is_some_and(|(day, _)| day < today) {
+            state.salt = None;
+            deleted += 1;
+        }
+        Ok(deleted)
     }
 }

@@ -3,7 +3,7 @@
 //! Callers hold one [`Store`]: the facade that bounds every call by the store timeout, checks
 //! input and reports to the metrics, around whichever backend [`open`] chose. Backends
 //! implement the traits of [`capability`]: [`Lifecycle`] (ping, migrate, close) and one trait
-//! per capability ([`CounterStore`] today). The web layer, the commands and the tests do not
+//! per capability ([`CounterStore`], [`HistoryStore`], [`JobQueue`]). The web layer, the commands and the tests do not
 //! know (or care) whether a count sits in PostgreSQL, Redis, an SQLite file or a `HashMap`.
 //!
 //! Rules every backend follows, because the contract suite in `tests/api/contract.rs` checks
@@ -29,6 +29,8 @@ pub mod capability;
 mod counter;
 mod error;
 mod facade;
+pub mod history;
+mod hll;
 pub mod job;
 mod memory;
 mod memory_queue;
@@ -37,22 +39,26 @@ mod postgres;
 mod redis;
 mod spec;
 mod sql;
+mod sql_history;
 mod sql_queue;
 mod sqlite;
+mod visitor;
 
 use std::{sync::Arc, time::Duration};
 
-pub use capability::{CounterStore, JobQueue, Lifecycle};
+pub use capability::{CounterStore, HistoryStore, JobQueue, Lifecycle};
 pub use counter::{
     AddOutcome, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules, now_millis,
 };
 pub use error::{StoreError, StoreErrorKind};
 pub use facade::{Store, StoreCall, StoreObserver};
+pub use history::{DEFAULT_HISTORY_DAYS, History, Hit};
 pub use name::{
     CounterName, DEFAULT_COUNTER, DEFAULT_NAMESPACE, DEFAULT_TICK_COUNTER, MAX_NAME_LEN,
     MIN_NAME_LEN, NAME_PATTERN, Name, is_name_char,
 };
 pub use spec::{Backend, StoreSpec};
+pub use visitor::{Salt, Visitor, VisitorHash};
 
 use memory::MemoryStore;
 use memory_queue::MemoryQueue;
@@ -66,24 +72,26 @@ use sqlite::SqliteStore;
 struct Parts {
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
+    history: Arc<dyn HistoryStore>,
     queue: Arc<dyn JobQueue>,
 }
 
 impl Parts {
     /// A backend that is its own lifecycle (Redis).
-    fn of<B: Lifecycle + CounterStore + JobQueue>(backend: B) -> Parts {
+    fn of<B: Lifecycle + CounterStore + HistoryStore + JobQueue>(backend: B) -> Parts {
         let backend = Arc::new(backend);
         Parts::with_lifecycle(backend.clone(), backend)
     }
 
     /// A backend whose lifecycle is a separate object (the SQL backends' shared pool).
-    fn with_lifecycle<B: CounterStore + JobQueue>(
+    fn with_lifecycle<B: CounterStore + HistoryStore + JobQueue>(
         lifecycle: Arc<dyn Lifecycle>,
         backend: Arc<B>,
     ) -> Parts {
         Parts {
             lifecycle,
             counters: backend.clone(),
+            history: backend.clone(),
             queue: backend,
         }
     }
@@ -109,6 +117,7 @@ pub fn open(spec: &StoreSpec, timeout: Duration) -> Result<Store, StoreError> {
             let counters = Arc::new(MemoryStore::default());
             Parts {
                 lifecycle: counters.clone(),
+                history: counters.clone(),
                 counters,
                 queue: Arc::new(MemoryQueue::default()),
             }

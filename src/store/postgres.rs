@@ -3,7 +3,8 @@
 //! epoch, its owner's token hash and its update rules.
 //!
 //! Every method is one statement, so two replicas on one database never lose an update: an
-//! upsert for hits, `create` and `restore`; an `UPDATE` from a locking sub-select where the old
+//! upsert for hits (with data-modifying CTEs that record the hit's quarter-hour and visitor
+//! in the same statement, see [`super::sql_history`]), `create` and `restore`; an `UPDATE` from a locking sub-select where the old
 //! value is wanted (`set`, `add`). Listings page on the primary key (`key > $cursor`), an index
 //! range scan, never an `OFFSET`.
 //!
@@ -23,11 +24,12 @@ use sqlx::{
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Listed, Name, NewCounter,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Hit, Listed, Name, NewCounter,
     StoreError, UpdateRules,
     error::from_sqlx,
     now_millis,
     sql::{MigrationLock, PagingSql, RecordRow, SqlPool, add_range, owner_bytes, select_record},
+    sql_history::register_binds,
 };
 
 /// The PostgreSQL migrations, embedded at compile time (`build.rs` re-runs the build when they
@@ -102,18 +104,39 @@ impl PostgresStore {
 
 #[async_trait]
 impl CounterStore for PostgresStore {
-    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
+    async fn increment(&self, name: &CounterName, by: i64, hit: &Hit) -> Result<i64, StoreError> {
         let pool = self.sql.ready().await?;
         let rules = UpdateRules::HIT_CREATED;
+        let (register, rank) = register_binds(hit.visitor);
         // One statement: the row is created or updated atomically, and PostgreSQL raises
-        // 22003 (numeric out of range) instead of wrapping when a count would pass i64::MAX.
+        // 22003 (numeric out of range) instead of wrapping when a count would pass i64::MAX,
+        // which fails the whole statement. Every data-modifying CTE runs whether or not the
+        // final SELECT reads it: `hits` adds the hit to its quarter-hour, `visitor` raises
+        // the visitor's register (no row without a visitor). The upserts are
+        // `sql_history::ADD_HITS` and `ADD_REGISTER` with this statement's parameters.
         sqlx::query_scalar(
-            "INSERT INTO counters (namespace, key, value, created_at, updated_at, owner_hash, \
-                                   enable_reset, update_lowerbound, update_upperbound) \
-             VALUES ($1, $2, $3, $4, $4, NULL, $5, $6, $7) \
-             ON CONFLICT (namespace, key) DO UPDATE \
-             SET value = counters.value + EXCLUDED.value, updated_at = EXCLUDED.updated_at \
-             RETURNING value",
+            "WITH counted AS ( \
+                 INSERT INTO counters (namespace, key, value, created_at, updated_at, \
+                                       owner_hash, enable_reset, update_lowerbound, \
+                                       update_upperbound) \
+                 VALUES ($1, $2, $3, $4, $4, NULL, $5, $6, $7) \
+                 ON CONFLICT (namespace, key) DO UPDATE \
+                 SET value = counters.value + EXCLUDED.value, updated_at = EXCLUDED.updated_at \
+                 RETURNING value \
+             ), hits AS ( \
+                 INSERT INTO counter_history (namespace, key, quarter, hits) \
+                 VALUES ($1, $2, $8, $3) \
+                 ON CONFLICT (namespace, key, quarter) DO UPDATE \
+                 SET hits = CASE WHEN counter_history.hits > 9223372036854775807 - excluded.hits \
+                                 THEN 9223372036854775807 \
+                                 ELSE counter_history.hits + excluded.hits END \
+             ), visitor AS ( \
+                 INSERT INTO visitor_registers (namespace, key, day, register, rank) \
+                 SELECT $1, $2, $9, $10, $11 WHERE $10 IS NOT NULL \
+                 ON CONFLICT (namespace, key, day, register) DO UPDATE SET rank = excluded.rank \
+                 WHERE visitor_registers.rank < excluded.rank \
+             ) \
+             SELECT value FROM counted",
         )
         .bind(name.namespace().as_str())
         .bind(name.key().as_str())
@@ -122,6 +145,10 @@ impl CounterStore for PostgresStore {
         .bind(rules.enable_reset)
         .bind(rules.lower_bound)
         .bind(rules.upper_bound)
+        .bind(hit.quarter)
+        .bind(hit.day)
+        .bind(register)
+        .bind(rank)
         .fetch_one(pool)
         .await
         .map_err(|err| from_sqlx(Backend::Postgres, Some((name, by)), err))
@@ -231,13 +258,23 @@ impl CounterStore for PostgresStore {
 
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
         let pool = self.sql.ready().await?;
-        let done = sqlx::query("DELETE FROM counters WHERE namespace = $1 AND key = $2")
-            .bind(name.namespace().as_str())
-            .bind(name.key().as_str())
-            .execute(pool)
-            .await
-            .map_err(|err| self.sql.error(err))?;
-        Ok(done.rows_affected() == 1)
+        // The counter and its history, in one statement.
+        let deleted: i64 = sqlx::query_scalar(
+            "WITH gone AS ( \
+                 DELETE FROM counters WHERE namespace = $1 AND key = $2 RETURNING 1 \
+             ), hits AS ( \
+                 DELETE FROM counter_history WHERE namespace = $1 AND key = $2 \
+             ), visitors AS ( \
+                 DELETE FROM visitor_registers WHERE namespace = $1 AND key = $2 \
+             ) \
+             SELECT COUNT(*) FROM gone",
+        )
+        .bind(name.namespace().as_str())
+        .bind(name.key().as_str())
+        .fetch_one(pool)
+        .await
+        .map_err(|err| self.sql.error(err))?;
+        Ok(deleted == 1)
     }
 
     async fn list(

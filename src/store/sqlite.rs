@@ -9,7 +9,9 @@
 //!
 //! The `counters` table is PostgreSQL's (`src/store/postgres.rs`) in SQLite types; its primary
 //! key, namespace and key in BINARY collation, is byte order. Changes are one statement where
-//! SQLite can return what is needed (an upsert for hits, `create` and `restore`); `set` and
+//! SQLite can return what is needed (`create` and `restore`); a hit is its upsert and what it
+//! records for the history (see [`super::sql_history`]) in one transaction, since SQLite has
+//! no data-modifying CTEs; `set` and
 //! `add` need the value before, which `RETURNING` does not give, so they read and write in one
 //! `BEGIN IMMEDIATE` transaction: SQLite has one writer at a time, and that transaction is it
 //! from its first statement. Listings page on the primary key, never with an `OFFSET`.
@@ -26,11 +28,12 @@ use sqlx::{
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Listed, Name, NewCounter,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Hit, Listed, Name, NewCounter,
     StoreError, UpdateRules,
     error::from_sqlx,
     now_millis,
     sql::{MigrationLock, PagingSql, RecordRow, SqlPool, add_range, owner_bytes, select_record},
+    sql_history::{ADD_HITS, ADD_REGISTER, DELETE_HISTORY, register_binds},
 };
 
 /// The SQLite migrations (`migrations/sqlite`; the SQL differs from PostgreSQL's).
@@ -124,9 +127,11 @@ impl SqliteStore {
 
 #[async_trait]
 impl CounterStore for SqliteStore {
-    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        let pool = self.sql.ready().await?;
+    async fn increment(&self, name: &CounterName, by: i64, hit: &Hit) -> Result<i64, StoreError> {
         let rules = UpdateRules::HIT_CREATED;
+        // One transaction (one commit, one lock) for the count and what the hit records;
+        // dropping it on an error or an overflow rolls all of it back.
+        let mut tx = self.sql.write_transaction().await?;
         // SQLite does not raise on integer overflow: it silently turns the value into a REAL.
         // The WHERE clause refuses an update that would pass i64::MAX, and then no row comes
         // back, which is reported as an overflow with the count unchanged.
@@ -146,13 +151,36 @@ impl CounterStore for SqliteStore {
         .bind(rules.enable_reset)
         .bind(rules.lower_bound)
         .bind(rules.upper_bound)
-        .fetch_optional(pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(|err| from_sqlx(Backend::Sqlite, Some((name, by)), err))?;
-        value.ok_or_else(|| StoreError::Overflow {
-            name: name.to_string(),
-            by,
-        })
+        let Some(value) = value else {
+            return Err(StoreError::Overflow {
+                name: name.to_string(),
+                by,
+            });
+        };
+        sqlx::query(ADD_HITS)
+            .bind(name.namespace().as_str())
+            .bind(name.key().as_str())
+            .bind(hit.quarter)
+            .bind(by)
+            .execute(&mut *tx)
+            .await
+            .map_err(|err| self.sql.error(err))?;
+        if let (Some(register), Some(rank)) = register_binds(hit.visitor) {
+            sqlx::query(ADD_REGISTER)
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .bind(hit.day)
+                .bind(register)
+                .bind(rank)
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| self.sql.error(err))?;
+        }
+        tx.commit().await.map_err(|err| self.sql.error(err))?;
+        Ok(value)
     }
 
     async fn get(&self, name: &CounterName) -> Result<i64, StoreError> {
@@ -273,13 +301,23 @@ impl CounterStore for SqliteStore {
     }
 
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
-        let pool = self.sql.ready().await?;
+        // The counter and its history, in one transaction.
+        let mut tx = self.sql.write_transaction().await?;
         let done = sqlx::query("DELETE FROM counters WHERE namespace = ?1 AND key = ?2")
             .bind(name.namespace().as_str())
             .bind(name.key().as_str())
-            .execute(pool)
+            .execute(&mut *tx)
             .await
             .map_err(|err| self.sql.error(err))?;
+        for sql in DELETE_HISTORY {
+            sqlx::query(sql)
+                .bind(name.namespace().as_str())
+                .bind(name.key().as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(|err| self.sql.error(err))?;
+        }
+        tx.commit().await.map_err(|err| self.sql.error(err))?;
         Ok(done.rows_affected() == 1)
     }
 

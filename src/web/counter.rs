@@ -9,7 +9,9 @@ use axum::{
 };
 use serde_json::json;
 
-use super::{AppError, AppState, DEFAULT_COUNTER, negotiate::accepts, no_head::no_head};
+use super::{
+    AppError, AppState, DEFAULT_COUNTER, HitVisitor, negotiate::accepts, no_head::no_head,
+};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/count", no_head(get(count), "GET"))
@@ -17,8 +19,15 @@ pub fn router() -> Router<AppState> {
 
 /// Adds one visit to `visitor_count` and reports the new total, as text or, for
 /// `Accept: application/json`, as `{"count": N}`.
-async fn count(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
-    let count = state.store.increment(&DEFAULT_COUNTER, 1).await?;
+async fn count(
+    State(state): State<AppState>,
+    visitor: HitVisitor,
+    headers: HeaderMap,
+) -> Result<Response, AppError> {
+    let count = state
+        .store
+        .increment_from(&DEFAULT_COUNTER, 1, visitor.as_ref())
+        .await?;
     let mut response = if accepts(&headers, "application/json") {
         Json(json!({ "count": count })).into_response()
     } else {

@@ -30,6 +30,7 @@ mod no_head;
 mod pages;
 mod rate_limit;
 mod shutdown;
+mod visitor;
 
 use std::{
     sync::{Arc, LazyLock},
@@ -59,6 +60,7 @@ pub use rate_limit::{
     RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, RateLimiter, enforce, limit_routes,
 };
 pub use shutdown::Shutdown;
+pub use visitor::{HitVisitor, with_trusted_proxies};
 
 use crate::{
     greeting::Greeter,

@@ -3,8 +3,9 @@
 //! The frontend (`frontend/`) is plain HTML, CSS and JavaScript with no build step, embedded
 //! in the binary at compile time so that one file is all a deployment needs. The page shows
 //! the current count, which store is in use, a button that counts through `/count`'s JSON
-//! form, the result of the PostgreSQL check, and the Markdown and HTML that embed a counter's
-//! badge (built in the browser, `badge.js`). `/jobs` is the jobs dashboard (`jobs.html`,
+//! form, the visitor counter's last 30 days as a chart (drawn in the browser from the history
+//! API, `history.js`), the result of the PostgreSQL check, and the Markdown and HTML that
+//! embed a counter's badge (built in the browser, `badge.js`). `/jobs` is the jobs dashboard (`jobs.html`,
 //! `jobs.js`): static, since everything on it needs the admin token, which the page asks for
 //! and sends with its API calls. No script or style is inline, so the pages work under a
 //! Content-Security-Policy without `'unsafe-inline'`.
@@ -22,6 +23,7 @@ use super::{AppState, DEFAULT_COUNTER, negotiate::accepts};
 const INDEX_HTML: &str = include_str!("../../frontend/index.html");
 const APP_JS: &str = include_str!("../../frontend/app.js");
 const BADGE_JS: &str = include_str!("../../frontend/badge.js");
+const HISTORY_JS: &str = include_str!("../../frontend/history.js");
 const JOBS_HTML: &str = include_str!("../../frontend/jobs.html");
 const JOBS_JS: &str = include_str!("../../frontend/jobs.js");
 const STYLE_CSS: &str = include_str!("../../frontend/style.css");
@@ -43,6 +45,10 @@ pub fn router() -> Router<AppState> {
         .route(
             "/assets/badge.js",
             get(|| asset(BADGE_JS, "text/javascript; charset=utf-8")),
+        )
+        .route(
+            "/assets/history.js",
+            get(|| asset(HISTORY_JS, "text/javascript; charset=utf-8")),
         )
         .route(
             "/assets/jobs.js",

@@ -76,7 +76,8 @@ pub async fn enforce(State(limiter): State<RateLimiter>, request: Request, next:
     let mut response = if verdict.allowed {
         next.run(request).await
     } else {
-        tracing::debug!(%client, "rate limited");
+        // Not the address: client addresses are never logged.
+        tracing::debug!("rate limited");
         AppError::RateLimited {
             limit: limiter.inner.limit,
             retry_after: verdict.reset_seconds(),

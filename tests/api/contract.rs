@@ -900,9 +900,28 @@ async fn redis_keys_of_one_counter_share_one_cluster_slot() {
         expected.insert(counter.storage_key());
         expected.insert(redis_meta_key(&counter.storage_key()));
     }
+    // The two counters that were hit have the history of one day (its hits and the days
+    // hash; no visitor, so no HyperLogLog); the deleted one has nothing left.
+    let mut keys = all_redis_keys(&mut conn).await;
+    let mut history = Vec::new();
+    for counter in [&visits, &home] {
+        let hits = format!("tally:{{{}}}:hits:", counter.storage_key());
+        let days = format!("tally:{{{}}}:days", counter.storage_key());
+        let of_day: Vec<String> = keys
+            .iter()
+            .filter(|key| key.starts_with(&hits))
+            .cloned()
+            .collect();
+        assert_eq!(of_day.len(), 1, "one day of hits for {counter}: {keys:?}");
+        assert!(keys.remove(&days), "{days} in {keys:?}");
+        for key in of_day {
+            keys.remove(&key);
+            history.push((counter, key));
+        }
+        history.push((counter, days));
+    }
     assert_eq!(
-        all_redis_keys(&mut conn).await,
-        expected,
+        keys, expected,
         "a value and a meta hash per counter, and the index"
     );
 
@@ -914,10 +933,17 @@ async fn redis_keys_of_one_counter_share_one_cluster_slot() {
         .expect("connect to the cluster node");
     for counter in counters {
         let mut slots = BTreeSet::new();
+        let history_keys = history
+            .iter()
+            .filter(|(of, _)| of == &counter)
+            .map(|(_, key)| key.clone());
         for key in [
             counter.storage_key(),
             redis_meta_key(&counter.storage_key()),
-        ] {
+        ]
+        .into_iter()
+        .chain(history_keys)
+        {
             let slot: i64 = ::redis::cmd("CLUSTER")
                 .arg("KEYSLOT")
                 .arg(&key)

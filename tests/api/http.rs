@@ -64,6 +64,7 @@ async fn welcome_is_text_for_clients_and_a_page_for_browsers(app: &TestApp, back
     for (path, kind) in [
         ("/assets/app.js", "javascript"),
         ("/assets/badge.js", "javascript"),
+        ("/assets/history.js", "javascript"),
         ("/assets/style.css", "text/css"),
     ] {
         let asset = app.get(path).await;

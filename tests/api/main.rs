@@ -5,6 +5,10 @@
 //! The suites:
 //! - `contract`: the one suite every store passes, through the `Store` facade.
 //! - `job_contract`: the job queue's contract, every backend, through the `Store` facade.
+//! - `history_contract`: the history's contract (quarter-hours, days in any zone, unique
+//!   visitors, retention), every backend, through the `Store` facade.
+//! - `history_api`: the history routes over HTTP, the page's chart data, and what a visitor
+//!   leaves in the raw stores and the log (nothing).
 //! - `jobs_crash`: `tally worker` SIGKILLed mid-copy and taken over, SIGTERM, its settings.
 //! - `jobs_worker`: the job worker and every kind of job, in-process, every backend.
 //! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
@@ -40,6 +44,8 @@ mod contract;
 mod counting_api;
 mod export_import;
 mod helpers;
+mod history_api;
+mod history_contract;
 mod http;
 mod job_contract;
 mod jobs_api;

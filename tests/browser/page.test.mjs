@@ -119,6 +119,62 @@ describe("the page in Chromium", () => {
     });
   });
 
+  test("the chart shows the last 30 days with today's visits", async () => {
+    await withPage(async (page) => {
+      const days = page.locator("#history-chart svg g.day");
+      await page.waitForFunction(
+        () => document.querySelectorAll("#history-chart svg g.day").length === 30,
+      );
+      const today = () =>
+        page.evaluate(() => {
+          const bars = document.querySelectorAll("#history-chart svg g.day");
+          const last = bars[bars.length - 1];
+          return {
+            date: last.dataset.date,
+            hits: Number(last.dataset.hits),
+            uniques: Number(last.dataset.uniques),
+          };
+        });
+      const before = await today();
+      // The last bar is today in the browser's zone (either side of a midnight in between).
+      const localDate = () =>
+        page.evaluate(() => new Intl.DateTimeFormat("en-CA").format(new Date()));
+      const dateBefore = await localDate();
+      for (let n = 1; n <= 3; n += 1) {
+        const next = String(Number(await page.locator("#count").textContent()) + 1);
+        await page.getByRole("button", { name: "Count a visit" }).click();
+        await page.waitForFunction(
+          (text) => document.getElementById("count").textContent === text,
+          next,
+        );
+      }
+      // The chart redraws on its own once the count shown has changed.
+      await page.waitForFunction(
+        (hits) => {
+          const bars = document.querySelectorAll("#history-chart svg g.day");
+          return Number(bars[bars.length - 1]?.dataset.hits) === hits;
+        },
+        before.hits + 3,
+      );
+      const after = await today();
+      assert.ok([dateBefore, await localDate()].includes(after.date), after.date);
+      assert.equal(after.hits, before.hits + 3);
+      // One browser is one visitor: its three visits add at most one (none if it had come
+      // before today).
+      assert.ok(after.uniques >= 1 && after.uniques <= before.uniques + 1, JSON.stringify(after));
+      assert.equal(await days.count(), 30);
+      const bar = days.last().locator("rect.hits");
+      assert.ok(Number(await bar.getAttribute("height")) > 0, "today's bar is drawn");
+      const visitors = after.uniques === 1 ? "1 unique visitor" : `${after.uniques} unique visitors`;
+      assert.match(
+        await page.locator("#history-summary").textContent(),
+        new RegExp(`^Today: ${after.hits} visits by ${visitors} · \\d+ visits? in 30 days \\(`),
+      );
+      assert.equal(await page.locator("#history-last").textContent(), after.date);
+      assert.equal(await page.locator("#history-error").isHidden(), true);
+    });
+  });
+
   test("the badge section builds Markdown and HTML for the defaults", async () => {
     await withPage(async (page) => {
       assert.equal(await page.getByLabel("Namespace").inputValue(), "default");

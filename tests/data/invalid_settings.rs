@@ -116,4 +116,7 @@
     (&[("WORKERS", "two")], "WORKERS", "0 to 64"),
     (&[("JOB_LEASE", "500ms")], "JOB_LEASE", "at least 1s"),
     (&[("JOB_LEASE", "forever")], "JOB_LEASE", "500ms"),
+    (&[("HISTORY_DAYS", "0")], "HISTORY_DAYS", "from 1 to 3660"),
+    (&[("HISTORY_DAYS", "3661")], "HISTORY_DAYS", "from 1 to 3660"),
+    (&[("HISTORY_DAYS", "a year")], "HISTORY_DAYS", "from 1 to 3660"),
 ]

@@ -34,25 +34,27 @@ pub struct Stored {
 }
 
 impl RedisStore {
-    /// Runs `script` on the keys of `name` with `args` and then an entry id (`''` on a lazy
-    /// first try), adding and removing index entries as the rule above says.
+    /// Runs `script` on the keys of `name` (value, meta, then `keys`) with `args` and then an
+    /// entry id (`''` on a lazy first try), adding and removing index entries as the rule
+    /// above says.
     pub(super) async fn run_indexed(
         &self,
         name: &CounterName,
         script: &redis::Script,
+        keys: &[String],
         args: &[Vec<u8>],
         indexing: Indexing,
     ) -> Result<Reply, StoreError> {
         let mut conn = self.connection();
         if indexing == Indexing::Lazy {
-            let reply = self.invoke(&mut conn, name, script, args, "").await?;
+            let reply = self.invoke(&mut conn, name, script, keys, args, "").await?;
             if !reply.unindexed() {
                 return Ok(reply);
             }
         }
         let entry = keys::new_entry();
         let member = keys::member(name, &entry);
-        let invocation = invocation(name, script, args, &entry);
+        let invocation = invocation(name, script, keys, args, &entry);
         let results: Vec<RedisResult<Value>> = redis::pipe()
             .ignore_errors()
             .cmd("ZADD")
@@ -123,7 +125,7 @@ impl RedisStore {
                 .arg("NX")
                 .arg(0)
                 .arg(member)
-                .invoke_script(&invocation(name, script, args, entry));
+                .invoke_script(&invocation(name, script, &[], args, entry));
         }
         let results: Vec<RedisResult<Value>> = pipe
             .query_async(&mut conn)
@@ -177,16 +179,18 @@ impl RedisStore {
         }
     }
 
-    /// Runs `script` on the keys of `name` once, with `entry` as its last argument.
+    /// Runs `script` on the keys of `name` (value, meta, then `keys`) once, with `entry` as
+    /// its last argument.
     pub(super) async fn invoke(
         &self,
         conn: &mut ConnectionManager,
         name: &CounterName,
         script: &redis::Script,
+        keys: &[String],
         args: &[Vec<u8>],
         entry: &str,
     ) -> Result<Reply, StoreError> {
-        let raw = invocation(name, script, args, entry)
+        let raw = invocation(name, script, keys, args, entry)
             .invoke_async(conn)
             .await
             .map_err(|err| self.failed(err))?;
@@ -296,7 +300,7 @@ impl RedisStore {
         let args = info_args();
         let mut pipe = redis::pipe();
         for (name, _) in &entries {
-            pipe.invoke_script(&invocation(name, script, &args, ""));
+            pipe.invoke_script(&invocation(name, script, &[], &args, ""));
         }
         let raws: Vec<Vec<Option<Vec<u8>>>> = match pipe.query_async(conn).await {
             Ok(raws) => raws,
@@ -327,10 +331,12 @@ fn info_args() -> Vec<Vec<u8>> {
     vec![b"0".to_vec()]
 }
 
-/// An invocation of `script` on the keys of `name`, with `args` and then `entry`.
+/// An invocation of `script` on the keys of `name` (value, meta, then `extra`), with `args`
+/// and then `entry`.
 fn invocation<'a>(
     name: &CounterName,
     script: &'a redis::Script,
+    extra: &[String],
     args: &[Vec<u8>],
     entry: &str,
 ) -> redis::ScriptInvocation<'a> {
@@ -338,6 +344,9 @@ fn invocation<'a>(
     invocation
         .key(keys::value_key(name))
         .key(keys::meta_key(name));
+    for key in extra {
+        invocation.key(key.as_str());
+    }
     for arg in args {
         invocation.arg(arg.as_slice());
     }

@@ -10,6 +10,7 @@
 
 use crate::store::{
     CounterName, Name,
+    history::utc_date,
     job::{JobId, JobStatus},
 };
 
@@ -35,6 +36,40 @@ pub fn value_key(name: &CounterName) -> String {
 /// The hash of everything else stored about the counter, in the value key's slot.
 pub fn meta_key(name: &CounterName) -> String {
     format!("tally:{{{}}}:meta", name.storage_key())
+}
+
+/// The prefix of a counter's hits per quarter-hour of one UTC day (a hash: quarter of the
+/// day, 0 to 95 → hits), completed by the day's `YYYY-MM-DD`.
+pub fn hits_prefix(name: &CounterName) -> String {
+    format!("tally:{{{}}}:hits:", name.storage_key())
+}
+
+/// The prefix of a counter's unique visitors of one UTC day (a HyperLogLog), completed by the
+/// day's `YYYY-MM-DD`.
+pub fn visitors_prefix(name: &CounterName) -> String {
+    format!("tally:{{{}}}:visitors:", name.storage_key())
+}
+
+/// The hash of a counter's hits on UTC day `day`.
+pub fn hits_key(name: &CounterName, day: i64) -> String {
+    format!("{}{}", hits_prefix(name), utc_date(day))
+}
+
+/// The HyperLogLog of a counter's visitors on UTC day `day`.
+pub fn visitors_key(name: &CounterName, day: i64) -> String {
+    format!("{}{}", visitors_prefix(name), utc_date(day))
+}
+
+/// The hash of the days (`YYYY-MM-DD` → day number) that a counter has history keys for, so
+/// that deleting the counter can find them all.
+pub fn days_key(name: &CounterName) -> String {
+    format!("tally:{{{}}}:days", name.storage_key())
+}
+
+/// The salt of UTC day `day`, shared by every tally on this Redis. Not a counter's: it has no
+/// hash tag, and is only ever named alone.
+pub fn salt_key(day: i64) -> String {
+    format!("tally:salt:{}", utc_date(day))
 }
 
 /// A fresh entry id: 32 hexadecimal digits, never used before (a random UUID).
@@ -179,6 +214,17 @@ mod tests {
         let visits = CounterName::default_counter();
         assert_eq!(value_key(&visits), "visitor_count");
         assert_eq!(meta_key(&visits), "tally:{visitor_count}:meta");
+        // 2025-03-30 is day 20177.
+        assert_eq!(
+            hits_key(&home, 20_177),
+            "tally:{site.example/home}:hits:2025-03-30"
+        );
+        assert_eq!(
+            visitors_key(&home, 20_177),
+            "tally:{site.example/home}:visitors:2025-03-30"
+        );
+        assert_eq!(days_key(&home), "tally:{site.example/home}:days");
+        assert_eq!(salt_key(20_177), "tally:salt:2025-03-30");
     }
 
     #[test]

@@ -8,6 +8,10 @@
 //! | `K` = `visitor_count`, `namespace/key` | string | the count; the bare key in the default namespace, so a Redis the Flask + Redis tutorial filled keeps counting from where it was |
 //! | `tally:{K}:meta` | hash | `created`, `updated`, `owner` (the 32-byte token hash, never a token), `enable_reset`, `lower_bound`, `upper_bound`, `entry` |
 //! | `tally:{index}:counters` | sorted set | one member `namespace key entry` per counter, all with score 0 |
+//! | `tally:{K}:hits:YYYY-MM-DD` | hash | the hits of each quarter-hour (0 to 95) of that UTC day; expires `HISTORY_DAYS` after the day |
+//! | `tally:{K}:visitors:YYYY-MM-DD` | HyperLogLog | the day's unique visitors (`PFADD` of their keyed hashes); expires with the hits |
+//! | `tally:{K}:days` | hash | the dates that have the two keys above (date → day number), for `delete`; expires with the last day's keys |
+//! | `tally:salt:YYYY-MM-DD` | string | the day's 32-byte salt, shared by every tally; expires 5 minutes after the day |
 //!
 //! The names live in [`keys`], the scripts in [`scripts`]. The job queue keeps its own keys,
 //! all under one hash tag; [`queue`] describes them.
@@ -79,6 +83,7 @@
 //! store swaps in a fresh manager: fixing the password in Redis is then enough, as fixing a
 //! network is, and tally needs no restart.
 
+mod history;
 mod indexed;
 mod keys;
 mod queue;
@@ -97,7 +102,7 @@ use redis::{
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Lifecycle, Listed, Name,
+    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Hit, Lifecycle, Listed, Name,
     NewCounter, StoreError, TokenHash, UpdateRules, now_millis,
 };
 use indexed::{Indexing, Stored};
@@ -283,10 +288,25 @@ impl Lifecycle for RedisStore {
 
 #[async_trait]
 impl CounterStore for RedisStore {
-    async fn increment(&self, name: &CounterName, by: i64) -> Result<i64, StoreError> {
-        let args = [arg(by), arg(now_millis())];
+    async fn increment(&self, name: &CounterName, by: i64, hit: &Hit) -> Result<i64, StoreError> {
+        let keys = [
+            keys::hits_key(name, hit.day),
+            keys::visitors_key(name, hit.day),
+            keys::days_key(name),
+        ];
+        let args = [
+            arg(by),
+            arg(now_millis()),
+            arg(hit.quarter_of_day()),
+            arg(hit.day),
+            history::utc_date(hit.day).into_bytes(),
+            arg(history::expire_at(hit.expires_on())),
+            arg(hit.day - i64::from(hit.days_kept)),
+            hit.visitor
+                .map_or_else(Vec::new, |visitor| visitor.0.to_vec()),
+        ];
         let reply = self
-            .run_indexed(name, &self.scripts.hit, &args, Indexing::Lazy)
+            .run_indexed(name, &self.scripts.hit, &keys, &args, Indexing::Lazy)
             .await?;
         match reply.status.as_str() {
             "counted" => reply.int(0).map_err(garbled),
@@ -311,7 +331,7 @@ impl CounterStore for RedisStore {
     async fn info(&self, name: &CounterName) -> Result<Option<CounterRecord>, StoreError> {
         let args = [arg(now_millis())];
         let reply = self
-            .run_indexed(name, &self.scripts.info, &args, Indexing::Lazy)
+            .run_indexed(name, &self.scripts.info, &[], &args, Indexing::Lazy)
             .await?;
         match reply.status.as_str() {
             "found" => record(name.clone(), &reply).map(Some).map_err(garbled),
@@ -331,7 +351,7 @@ impl CounterStore for RedisStore {
             upper,
         ];
         let reply = self
-            .run_indexed(name, &self.scripts.create, &args, Indexing::Eager)
+            .run_indexed(name, &self.scripts.create, &[], &args, Indexing::Eager)
             .await?;
         match reply.status.as_str() {
             "created" => Ok(true),
@@ -343,7 +363,7 @@ impl CounterStore for RedisStore {
     async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         let args = [arg(value), arg(now_millis())];
         let reply = self
-            .run_indexed(name, &self.scripts.set, &args, Indexing::Lazy)
+            .run_indexed(name, &self.scripts.set, &[], &args, Indexing::Lazy)
             .await?;
         match reply.status.as_str() {
             "set" => reply.int(0).map(Some).map_err(garbled),
@@ -355,7 +375,7 @@ impl CounterStore for RedisStore {
     async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
         let args = [arg(amount), arg(now_millis())];
         let reply = self
-            .run_indexed(name, &self.scripts.add, &args, Indexing::Lazy)
+            .run_indexed(name, &self.scripts.add, &[], &args, Indexing::Lazy)
             .await?;
         match reply.status.as_str() {
             "added" => reply.int(0).map(AddOutcome::Added).map_err(garbled),
@@ -371,7 +391,17 @@ impl CounterStore for RedisStore {
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
         let mut conn = self.connection();
         let reply = self
-            .invoke(&mut conn, name, &self.scripts.delete, &[], "")
+            .invoke(
+                &mut conn,
+                name,
+                &self.scripts.delete,
+                &[keys::days_key(name)],
+                &[
+                    keys::hits_prefix(name).into_bytes(),
+                    keys::visitors_prefix(name).into_bytes(),
+                ],
+                "",
+            )
             .await?;
         // The meta naming this entry is gone, and entry ids are never reused, so no counter
         // can need it any more.
@@ -423,6 +453,7 @@ impl CounterStore for RedisStore {
             .run_indexed(
                 &record.name,
                 &self.scripts.restore,
+                &[],
                 &restore_args(record),
                 Indexing::Eager,
             )

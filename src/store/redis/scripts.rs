@@ -1,8 +1,9 @@
 //! The Lua scripts of the Redis store, one per operation, and the replies they give.
 //!
 //! Every script gets the two keys of one counter, which share a hash slot: `KEYS[1]`, the
-//! value, and `KEYS[2]`, its meta hash. A script runs atomically, so each operation is one
-//! indivisible step in Redis, whoever else is counting.
+//! value, and `KEYS[2]`, its meta hash; the hit and the delete also get its history keys
+//! (same slot). A script runs atomically, so each operation is one indivisible step in Redis,
+//! whoever else is counting.
 //!
 //! Redis does not roll back a script that fails halfway, so each one reads and checks all it
 //! needs (a meta key of the wrong type, a value that is not a number, an increment that would
@@ -55,18 +56,52 @@ local function is_count(value)
 end
 ";
 
-/// `hit(by, now, entry)`: `INCRBY`, creating the counter at 0 first. Replies
-/// `{'counted', used, count}`, `{'overflow', '0'}` (nothing changed) or `{'unindexed', '0'}`.
-/// A meta hash whose value is gone is a leftover: the counter starts afresh, keeping the entry.
+/// `hit(by, now, quarter, day, date, expire_at, first_kept, visitor, entry)` on the keys
+/// value, meta, the day's hits hash, its visitors' HyperLogLog and the counter's days hash:
+/// `INCRBY`, creating the counter at 0 first, then (in the same step) `by` hits in the day's
+/// hash under the quarter of the day, the visitor (raw hash bytes, `''` for none) in the day's
+/// HyperLogLog, both expiring at `expire_at` (unix seconds), and the date in the days hash
+/// (date → day number). On the first hit of a day (`HSETNX` added the date) the days hash
+/// forgets the days before `first_kept` and expires with this day's keys (`NX` then `GT`:
+/// only ever later; Redis 7). The days are a hash, not a sorted set, so that a hit writes no
+/// sorted set at all: `ZADD` stays the index's alone. Replies `{'counted', used, count}`,
+/// `{'overflow', '0'}` (nothing changed) or `{'unindexed', '0'}`. A meta hash whose value is
+/// gone is a leftover: the counter starts afresh, keeping the entry. A quarter's hits past the
+/// largest integer stay at it.
 const HIT: &str = r"
-local by, now, given = ARGV[1], ARGV[2], ARGV[3]
+local by, now, quarter, day, date = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local expire_at, first_kept, visitor, given = ARGV[6], ARGV[7], ARGV[8], ARGV[9]
 local entry = redis.call('HGET', KEYS[2], 'entry')
 local existed = redis.call('EXISTS', KEYS[1]) == 1
 if not entry and given == '' then return {'unindexed', '0'} end
+for i, want in ipairs({'hash', 'string', 'hash'}) do
+  local kind = redis.call('TYPE', KEYS[i + 2]).ok
+  if kind ~= 'none' and kind ~= want then
+    return redis.error_reply('WRONGTYPE ' .. KEYS[i + 2] .. ' is not a ' .. want)
+  end
+end
 local counted = redis.pcall('INCRBY', KEYS[1], by)
 if type(counted) == 'table' then
   if string.find(counted.err, 'overflow', 1, true) then return {'overflow', '0'} end
   return counted
+end
+if type(redis.pcall('HINCRBY', KEYS[3], quarter, by)) == 'table' then
+  redis.call('HSET', KEYS[3], quarter, '9223372036854775807')
+end
+redis.call('EXPIREAT', KEYS[3], expire_at)
+if visitor ~= '' then
+  redis.call('PFADD', KEYS[4], visitor)
+  redis.call('EXPIREAT', KEYS[4], expire_at)
+end
+if redis.call('HSETNX', KEYS[5], date, day) == 1 then
+  local known = redis.call('HGETALL', KEYS[5])
+  for i = 1, #known, 2 do
+    if tonumber(known[i + 1]) < tonumber(first_kept) then
+      redis.call('HDEL', KEYS[5], known[i])
+    end
+  end
+  redis.call('EXPIREAT', KEYS[5], expire_at, 'NX')
+  redis.call('EXPIREAT', KEYS[5], expire_at, 'GT')
 end
 local count = redis.call('GET', KEYS[1])
 if entry and existed then
@@ -143,12 +178,20 @@ first_seen(now, given)
 return {'added', '1', count}
 ";
 
-/// `delete()`: removes value and meta; replies `{'deleted' or 'missing', '0', entry}`, where
-/// `entry` (nil if none) is the index entry the caller removes next.
+/// `delete(hits_prefix, visitors_prefix)` on the keys value, meta and days hash: removes
+/// value, meta and every day of history the days hash names (the prefixes completed by each
+/// date; the keys are the counter's, in its slot, though the script only learns their names
+/// from the hash); replies `{'deleted' or 'missing', '0', entry}`, where `entry` (nil if none) is the
+/// index entry the caller removes next.
 const DELETE: &str = r"
 local entry = redis.call('HGET', KEYS[2], 'entry')
+local days = redis.call('HKEYS', KEYS[3])
 local existed = redis.call('DEL', KEYS[1]) == 1
 redis.call('DEL', KEYS[2])
+for _, date in ipairs(days) do
+  redis.call('DEL', ARGV[1] .. date, ARGV[2] .. date)
+end
+redis.call('DEL', KEYS[3])
 if existed then return {'deleted', '0', entry} end
 return {'missing', '0', entry}
 ";

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     store::{AddOutcome, CounterName, CounterRecord, Name, NewCounter, TokenHash, UpdateRules},
-    web::{AppError, AppState},
+    web::{AppError, AppState, HitVisitor},
 };
 
 /// The body of `create` (optional): the first value, 0 when left out.
@@ -208,9 +208,16 @@ pub async fn info(
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn hit(State(state): State<AppState>, path: CounterPath) -> Result<Response, AppError> {
+pub async fn hit(
+    State(state): State<AppState>,
+    visitor: HitVisitor,
+    path: CounterPath,
+) -> Result<Response, AppError> {
     let name = counter_path(path)?;
-    let value = state.store.increment(&name, 1).await?;
+    let value = state
+        .store
+        .increment_from(&name, 1, visitor.as_ref())
+        .await?;
     Ok(no_cache(Json(Value { value }).into_response()))
 }
 

@@ -22,7 +22,7 @@ use super::{
 };
 use crate::{
     badge::{BadgeQuery, PIXEL_GIF, render_svg},
-    web::{AppError, AppState},
+    web::{AppError, AppState, HitVisitor},
 };
 
 /// The badge's query, as the OpenAPI document declares it; [`BadgeQuery::parse`] checks the
@@ -88,6 +88,7 @@ enum CountParam {
 )]
 pub async fn badge(
     State(state): State<AppState>,
+    visitor: HitVisitor,
     path: CounterPath,
     RawQuery(raw): RawQuery,
 ) -> Result<Response, AppError> {
@@ -95,7 +96,10 @@ pub async fn badge(
     let query = BadgeQuery::parse(raw.as_deref().unwrap_or_default())
         .map_err(|err| AppError::BadRequest(err.to_string()))?;
     let value = if query.count {
-        state.store.increment(&name, 1).await?
+        state
+            .store
+            .increment_from(&name, 1, visitor.as_ref())
+            .await?
     } else {
         state.store.get(&name).await?
     };
@@ -122,9 +126,16 @@ pub async fn badge(
         (status = 503, description = "The store is unavailable", body = ErrorBody),
     )
 )]
-pub async fn pixel(State(state): State<AppState>, path: CounterPath) -> Result<Response, AppError> {
+pub async fn pixel(
+    State(state): State<AppState>,
+    visitor: HitVisitor,
+    path: CounterPath,
+) -> Result<Response, AppError> {
     let name = counter_path(path)?;
-    state.store.increment(&name, 1).await?;
+    state
+        .store
+        .increment_from(&name, 1, visitor.as_ref())
+        .await?;
     let mut response = PIXEL_GIF.into_response();
     response
         .headers_mut()

@@ -1,6 +1,7 @@
 //! The counting API under `/api/v1`: named counters with owners (`counters`), how requests are
 //! read and answered (`body`), and who may change what (`auth`); the instance's numbers
-//! (`stats`), and moving every counter out and in (`export`, `import`, with the line format in
+//! (`stats`), a counter's days in any time zone (`history`), and moving every counter out and
+//! in (`export`, `import`, with the line format in
 //! `counter_line`, the import's line reading in `line_splitter` and its body's limits in
 //! `limited_body`); background jobs and their workers (`jobs`). JSON in and out; every
 //! error is `{"error": code, "message": text}`, the framework's own (unknown route, wrong
@@ -14,6 +15,7 @@ mod body;
 pub(crate) mod counter_line;
 mod counters;
 mod export;
+mod history;
 mod images;
 mod import;
 mod jobs;
@@ -78,6 +80,14 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         .route(
             "/api/v1/counters/{namespace}/{key}/add",
             post(counters::add),
+        )
+        .route(
+            "/api/v1/counters/{namespace}/{key}/history",
+            get(history::history),
+        )
+        .route(
+            "/api/v1/counters/{namespace}/{key}/history.svg",
+            get(history::chart),
         )
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/stats", get(stats::stats))

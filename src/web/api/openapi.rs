@@ -13,7 +13,7 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use super::{counters, export, images, import, jobs, stats};
+use super::{counters, export, history, images, import, jobs, stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -31,6 +31,8 @@ use super::{counters, export, images, import, jobs, stats};
         counters::list,
         images::badge,
         images::pixel,
+        history::history,
+        history::chart,
         export::export,
         import::import,
         stats::stats,
@@ -44,6 +46,8 @@ use super::{counters, export, images, import, jobs, stats};
         jobs::events::events,
         jobs::workers::workers,
     ),
+    // Named by a parameter's `value_type`, which utoipa does not collect by itself.
+    components(schemas(history::ZoneName)),
     modifiers(&Bearer),
     tags(
         (name = "counters", description = "Named counters"),

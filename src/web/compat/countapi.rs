@@ -27,7 +27,7 @@ use super::{
 };
 use crate::{
     store::{AddOutcome, CounterName, CounterRecord, DEFAULT_NAMESPACE, NewCounter, UpdateRules},
-    web::AppState,
+    web::{AppState, HitVisitor},
 };
 
 /// What `ttl` and `expires_in` say: tally never expires a counter. `-1` is what Redis's `TTL`
@@ -49,12 +49,16 @@ const DEFAULT_RULES: UpdateRules = UpdateRules::CREATED;
 pub async fn hit(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
+    visitor: HitVisitor,
     Named { name, params, .. }: Named<CountApi>,
 ) -> Response {
     Reply::jsonp(&params)
         .never_cached()
         .run(name, move |name| async move {
-            let value = state.store.increment(&name, 1).await?;
+            let value = state
+                .store
+                .increment_from(&name, 1, visitor.as_ref())
+                .await?;
             stats.updated();
             ok(json!({ "value": value }))
         })

@@ -28,7 +28,7 @@ use super::{
 };
 use crate::{
     badge::{BadgeQuery, BadgeStyle, render_svg},
-    web::AppState,
+    web::{AppState, HitVisitor},
 };
 
 /// The label when `text` is not given: Abacus's.
@@ -38,13 +38,17 @@ pub const DEFAULT_TEXT: &str = "counter";
 pub async fn hit(
     State(state): State<AppState>,
     Extension(stats): Extension<Arc<Stats>>,
+    visitor: HitVisitor,
     Named { name, params, .. }: Named<Abacus>,
 ) -> Response {
     Reply::json()
         .never_cached()
         .run(name, move |name| async move {
             let badge = badge_query(&params)?;
-            let value = state.store.increment(&name, 1).await?;
+            let value = state
+                .store
+                .increment_from(&name, 1, visitor.as_ref())
+                .await?;
             stats.updated();
             Ok(Answer::Svg(render_svg(&badge.label, value, &badge.options)))
         })
