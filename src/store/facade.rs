@@ -11,10 +11,15 @@
 //!   call that passes the deadline is [`StoreError::TimedOut`]; an increment abandoned this way
 //!   may or may not have been applied, and is not retried (see [`crate::store`]);
 //! - **observation**: the outcome and latency of every call go to a [`StoreObserver`] (the
-//!   Prometheus metrics), so backends carry no instrumentation.
+//!   Prometheus metrics), so backends carry no instrumentation;
+//! - **changes**: the value after every successful change (increment, create, set, add,
+//!   delete, restore) goes to a [`ChangeSink`] (the live hub, `crate::live`), so this
+//!   process's own streams show it at once, without waiting for the store's [`ChangeFeed`]
+//!   to bring it back. The sink is a trait of this layer, so the store knows nothing of
+//!   streams or HTTP.
 //!
-//! Later features add their steps here too (publishing live events after a change, coalescing
-//! concurrent increments into one round trip), and every caller gets them.
+//! Later features add their steps here too (coalescing concurrent increments into one round
+//! trip), and every caller gets them.
 //!
 //! A `Store` is cheap to clone: a few `Arc`s.
 
@@ -25,8 +30,8 @@ use std::{
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, JobQueue, Lifecycle, Listed,
-    Name, NewCounter, StoreError,
+    AddOutcome, Backend, ChangeFeed, ChangeStream, CounterName, CounterRecord, CounterStore,
+    JobQueue, Lifecycle, Listed, Name, NewCounter, StoreError,
     job::{
         Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
     },
@@ -38,11 +43,19 @@ pub trait StoreObserver: Send + Sync + 'static {
     fn observe(&self, call: &StoreCall<'_>);
 }
 
+/// Told the value of a counter after each change this process made through the facade, once
+/// the store confirmed it; implemented by the live hub. Called on the caller's task, so it
+/// must be quick and never wait.
+pub trait ChangeSink: Send + Sync + 'static {
+    /// `name` now holds `value` (0 once deleted).
+    fn changed(&self, name: &CounterName, value: i64);
+}
+
 /// One finished store call, as a [`StoreObserver`] sees it.
 pub struct StoreCall<'a> {
     pub backend: Backend,
     /// The facade method: `increment`, `get`, `info`, `create`, `set`, `add`, `delete`,
-    /// `list`, `scan`, `restore`, `restore_many`, `ping`, or a job-queue call (`enqueue`,
+    /// `list`, `scan`, `restore`, `restore_many`, `ping`, `follow_changes`, or a job-queue call (`enqueue`,
     /// `claim`, `heartbeat`, `finish`, ...).
     pub operation: &'static str,
     pub elapsed: Duration,
@@ -57,7 +70,9 @@ pub struct Store {
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
     queue: Arc<dyn JobQueue>,
+    feed: Arc<dyn ChangeFeed>,
     observer: Option<Arc<dyn StoreObserver>>,
+    changes: Option<Arc<dyn ChangeSink>>,
 }
 
 impl Store {
@@ -68,13 +83,22 @@ impl Store {
             lifecycle: parts.lifecycle,
             counters: parts.counters,
             queue: parts.queue,
+            feed: parts.feed,
             observer: None,
+            changes: None,
         }
     }
 
     /// The same store, reporting every call to `observer`.
     pub fn observed_by(mut self, observer: Arc<dyn StoreObserver>) -> Store {
         self.observer = Some(observer);
+        self
+    }
+
+    /// The same store, telling `sink` the value after every change made through it. The
+    /// clones made before this call do not tell it.
+    pub fn reporting_changes_to(mut self, sink: Arc<dyn ChangeSink>) -> Store {
+        self.changes = Some(sink);
         self
     }
 
@@ -96,8 +120,11 @@ impl Store {
                 "an increment must be at least 1, got {by}"
             )));
         }
-        self.bounded("increment", self.counters.increment(name, by))
-            .await
+        let value = self
+            .bounded("increment", self.counters.increment(name, by))
+            .await?;
+        self.report(name, value);
+        Ok(value)
     }
 
     /// The current value of `name`; 0 when it was never incremented.
@@ -130,15 +157,24 @@ impl Store {
             // whoever asked first.
             return Ok(false);
         }
-        self.bounded("create", self.counters.create(name, counter))
-            .await
+        let created = self
+            .bounded("create", self.counters.create(name, counter))
+            .await?;
+        if created {
+            self.report(name, counter.value);
+        }
+        Ok(created)
     }
 
     /// Sets an existing counter to `value` (0 or more); the value before, or `None` when there
     /// is no such counter.
     pub async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         check_value("a counter's value", value)?;
-        self.bounded("set", self.counters.set(name, value)).await
+        let before = self.bounded("set", self.counters.set(name, value)).await?;
+        if before.is_some() {
+            self.report(name, value);
+        }
+        Ok(before)
     }
 
     /// Adds `amount` (not 0; negative subtracts) to an existing counter, unless the result
@@ -149,12 +185,21 @@ impl Store {
                 "an amount of 0 changes nothing; give a positive or negative amount",
             ));
         }
-        self.bounded("add", self.counters.add(name, amount)).await
+        let outcome = self.bounded("add", self.counters.add(name, amount)).await?;
+        if let AddOutcome::Added(value) = outcome {
+            self.report(name, value);
+        }
+        Ok(outcome)
     }
 
     /// Deletes `name`; `false` when there was no such counter.
     pub async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
-        self.bounded("delete", self.counters.delete(name)).await
+        let deleted = self.bounded("delete", self.counters.delete(name)).await?;
+        if deleted {
+            // What reading it now gives.
+            self.report(name, 0);
+        }
+        Ok(deleted)
     }
 
     /// Up to `limit` (1 or more) counters of `namespace` after the key `after`, by key.
@@ -183,7 +228,10 @@ impl Store {
     /// Writes `record` as given, creating or replacing the counter: an import.
     pub async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
         check_value("a counter's value", record.value)?;
-        self.bounded("restore", self.counters.restore(record)).await
+        self.bounded("restore", self.counters.restore(record))
+            .await?;
+        self.report(&record.name, record.value);
+        Ok(())
     }
 
     /// [`Store::restore`] of every record in one round trip where the store allows: a page of
@@ -196,7 +244,18 @@ impl Store {
             return Ok(());
         }
         self.bounded("restore_many", self.counters.restore_many(records))
-            .await
+            .await?;
+        for record in records {
+            self.report(&record.name, record.value);
+        }
+        Ok(())
+    }
+
+    /// Subscribes to every change made to the store's counters by any process, from now on
+    /// (see [`ChangeFeed`]). Subscribing is bounded by the deadline; waiting for changes is
+    /// not.
+    pub async fn follow_changes(&self) -> Result<Box<dyn ChangeStream>, StoreError> {
+        self.bounded("follow_changes", self.feed.follow()).await
     }
 
     /// Adds `job` to the queue; with a `unique_key` already stored, the stored job and `false`.
@@ -355,6 +414,13 @@ impl Store {
     /// Closes pools and connections; called once when the process shuts down.
     pub async fn close(&self) {
         self.lifecycle.close().await;
+    }
+
+    /// Tells the change sink, if any, that `name` now holds `value`.
+    fn report(&self, name: &CounterName, value: i64) {
+        if let Some(changes) = &self.changes {
+            changes.changed(name, value);
+        }
     }
 
     /// Runs `call` under the deadline and reports its outcome.

@@ -6,6 +6,10 @@
 //! short map operation that never awaits; holding the lock for the whole operation is what
 //! makes each one atomic. The map is ordered by namespace and key, which gives listings and
 //! export pages their order for free.
+//!
+//! Its [`ChangeFeed`] is a broadcast channel in the process ("memory: local only"): each change
+//! is sent while the lock is held, so the feed carries changes in the order they were applied,
+//! as the servers' feeds do. Nothing is sent (and nothing cloned) while nobody follows.
 
 use std::{
     collections::BTreeMap,
@@ -14,18 +18,44 @@ use std::{
 };
 
 use async_trait::async_trait;
+use tokio::sync::broadcast;
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, Lifecycle, Listed, Name,
-    NewCounter, StoreError, UpdateRules, now_millis,
+    AddOutcome, Backend, ChangeFeed, ChangeStream, CounterChange, CounterName, CounterRecord,
+    CounterStore, Lifecycle, Listed, Name, NewCounter, StoreError, UpdateRules, now_millis,
 };
 
-#[derive(Default)]
+/// Changes the feed holds for a follower that has not read them yet; one that falls further
+/// behind loses its subscription (and the live hub reads the values afresh).
+const FEED_BUFFER: usize = 4096;
+
 pub struct MemoryStore {
     counters: Mutex<BTreeMap<CounterName, CounterRecord>>,
+    changes: broadcast::Sender<CounterChange>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            counters: Mutex::default(),
+            changes: broadcast::Sender::new(FEED_BUFFER),
+        }
+    }
 }
 
 impl MemoryStore {
+    /// Sends a change to the followers; called with the lock held, so in the order of the
+    /// changes.
+    fn announce(&self, name: &CounterName, value: i64) {
+        if self.changes.receiver_count() > 0 {
+            // Only fails when nobody follows any more.
+            let _ = self.changes.send(CounterChange {
+                name: name.clone(),
+                value,
+            });
+        }
+    }
+
     /// A panic while holding the lock cannot leave a half-updated counter (each change is one
     /// assignment after every check), so a poisoned lock is safe to keep using.
     fn counters(&self) -> MutexGuard<'_, BTreeMap<CounterName, CounterRecord>> {
@@ -69,6 +99,7 @@ impl CounterStore for MemoryStore {
         };
         counter.value = next;
         counter.updated_at = now;
+        self.announce(name, next);
         Ok(next)
     }
 
@@ -97,17 +128,23 @@ impl CounterStore for MemoryStore {
                 rules: counter.rules,
             },
         );
+        self.announce(name, counter.value);
         Ok(true)
     }
 
     async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         let now = now_millis();
-        Ok(self.counters().get_mut(name).map(|counter| {
+        let mut counters = self.counters();
+        let old = counters.get_mut(name).map(|counter| {
             let old = counter.value;
             counter.value = value;
             counter.updated_at = now;
             old
-        }))
+        });
+        if old.is_some() {
+            self.announce(name, value);
+        }
+        Ok(old)
     }
 
     async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
@@ -120,6 +157,7 @@ impl CounterStore for MemoryStore {
             Some(next) => {
                 counter.value = next;
                 counter.updated_at = now;
+                self.announce(name, next);
                 Ok(AddOutcome::Added(next))
             }
             None => Ok(AddOutcome::OutOfRange {
@@ -129,7 +167,12 @@ impl CounterStore for MemoryStore {
     }
 
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
-        Ok(self.counters().remove(name).is_some())
+        let mut counters = self.counters();
+        let deleted = counters.remove(name).is_some();
+        if deleted {
+            self.announce(name, 0);
+        }
+        Ok(deleted)
     }
 
     async fn list(
@@ -170,7 +213,41 @@ impl CounterStore for MemoryStore {
     }
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
-        self.counters().insert(record.name.clone(), record.clone());
+        let mut counters = self.counters();
+        counters.insert(record.name.clone(), record.clone());
+        self.announce(&record.name, record.value);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for MemoryStore {
+    async fn follow(&self) -> Result<Box<dyn ChangeStream>, StoreError> {
+        Ok(Box::new(MemoryFollower(self.changes.subscribe())))
+    }
+}
+
+/// A follower of the memory store's changes.
+struct MemoryFollower(broadcast::Receiver<CounterChange>);
+
+#[async_trait]
+impl ChangeStream for MemoryFollower {
+    async fn next(&mut self) -> Result<Vec<CounterChange>, StoreError> {
+        let first = match self.0.recv().await {
+            Ok(change) => change,
+            Err(err) => {
+                // Lagged (the changes it missed are gone) or closed (the store is gone).
+                return Err(StoreError::unavailable(
+                    Backend::Memory,
+                    format!("the change feed broke: {err}"),
+                ));
+            }
+        };
+        let mut changes = vec![first];
+        // Whatever else is waiting, without waiting for more.
+        while let Ok(change) = self.0.try_recv() {
+            changes.push(change);
+        }
+        Ok(changes)
     }
 }

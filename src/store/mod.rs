@@ -1,10 +1,11 @@
 //! Where counts live.
 //!
 //! Callers hold one [`Store`]: the facade that bounds every call by the store timeout, checks
-//! input and reports to the metrics, around whichever backend [`open`] chose. Backends
-//! implement the traits of [`capability`]: [`Lifecycle`] (ping, migrate, close) and one trait
-//! per capability ([`CounterStore`] today). The web layer, the commands and the tests do not
-//! know (or care) whether a count sits in PostgreSQL, Redis, an SQLite file or a `HashMap`.
+//! input and reports to the metrics (and every change to the live updates), around whichever
+//! backend [`open`] chose. Backends implement the traits of [`capability`]: [`Lifecycle`]
+//! (ping, migrate, close) and one trait per capability ([`CounterStore`], [`JobQueue`],
+//! [`ChangeFeed`]). The web layer, the commands and the tests do not know (or care) whether a
+//! count sits in PostgreSQL, Redis, an SQLite file or a `HashMap`.
 //!
 //! Rules every backend follows, because the contract suite in `tests/api/contract.rs` checks
 //! them against all four:
@@ -34,20 +35,23 @@ mod memory;
 mod memory_queue;
 mod name;
 mod postgres;
+mod postgres_feed;
 mod redis;
 mod spec;
 mod sql;
 mod sql_queue;
 mod sqlite;
+mod sqlite_feed;
 
 use std::{sync::Arc, time::Duration};
 
-pub use capability::{CounterStore, JobQueue, Lifecycle};
+pub use capability::{ChangeFeed, ChangeStream, CounterStore, JobQueue, Lifecycle};
 pub use counter::{
-    AddOutcome, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules, now_millis,
+    AddOutcome, CounterChange, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules,
+    now_millis,
 };
 pub use error::{StoreError, StoreErrorKind};
-pub use facade::{Store, StoreCall, StoreObserver};
+pub use facade::{ChangeSink, Store, StoreCall, StoreObserver};
 pub use name::{
     CounterName, DEFAULT_COUNTER, DEFAULT_NAMESPACE, DEFAULT_TICK_COUNTER, MAX_NAME_LEN,
     MIN_NAME_LEN, NAME_PATTERN, Name, is_name_char,
@@ -67,24 +71,26 @@ struct Parts {
     lifecycle: Arc<dyn Lifecycle>,
     counters: Arc<dyn CounterStore>,
     queue: Arc<dyn JobQueue>,
+    feed: Arc<dyn ChangeFeed>,
 }
 
 impl Parts {
     /// A backend that is its own lifecycle (Redis).
-    fn of<B: Lifecycle + CounterStore + JobQueue>(backend: B) -> Parts {
+    fn of<B: Lifecycle + CounterStore + JobQueue + ChangeFeed>(backend: B) -> Parts {
         let backend = Arc::new(backend);
         Parts::with_lifecycle(backend.clone(), backend)
     }
 
     /// A backend whose lifecycle is a separate object (the SQL backends' shared pool).
-    fn with_lifecycle<B: CounterStore + JobQueue>(
+    fn with_lifecycle<B: CounterStore + JobQueue + ChangeFeed>(
         lifecycle: Arc<dyn Lifecycle>,
         backend: Arc<B>,
     ) -> Parts {
         Parts {
             lifecycle,
             counters: backend.clone(),
-            queue: backend,
+            queue: backend.clone(),
+            feed: backend,
         }
     }
 }
@@ -109,8 +115,9 @@ pub fn open(spec: &StoreSpec, timeout: Duration) -> Result<Store, StoreError> {
             let counters = Arc::new(MemoryStore::default());
             Parts {
                 lifecycle: counters.clone(),
-                counters,
+                counters: counters.clone(),
                 queue: Arc::new(MemoryQueue::default()),
+                feed: counters,
             }
         }
     };
