@@ -12,6 +12,8 @@
 //! - [`store`]: the `Store` facade, the capability traits and one module per backend; knows
 //!   nothing of HTTP.
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
+//! - [`live`]: live counts: the latest value of every followed counter, from this process's
+//!   changes and the store's change feed, for the event streams; knows nothing of HTTP.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
 //! - [`badge`]: badge query checks, the SVG badge and the 1×1 GIF; no HTTP, no stores.
 //! - [`web`]: router, handlers, error mapping and middleware; knows stores only by the trait.
@@ -31,6 +33,7 @@ pub mod commands;
 pub mod config;
 pub mod greeting;
 pub mod jobs;
+pub mod live;
 pub mod metrics;
 pub mod server;
 pub mod startup;
