@@ -164,6 +164,11 @@ pub struct Settings {
     /// at least 1s [default: 30s]
     #[arg(long, env = "JOB_LEASE", global = true)]
     pub job_lease: Option<String>,
+
+    /// Live event streams (a counter's /events, Abacus's /stream) served at once; one more is
+    /// answered 503 [default: 10000]
+    #[arg(long, env = "MAX_STREAMS", global = true)]
+    pub max_streams: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Args)]

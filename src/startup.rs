@@ -13,6 +13,7 @@ use crate::{
     config::{Config, ServerLimits},
     greeting::Greeter,
     jobs::{self, JobObserver, WorkerOptions},
+    live::{Hub, LiveObserver},
     metrics::Metrics,
     server, store,
     web::{self, AppState},
@@ -27,6 +28,8 @@ pub struct App {
     limits: ServerLimits,
     /// The in-process job workers (`WORKERS`), started by [`App::run_until`]; `None` for 0.
     workers: Option<WorkerOptions>,
+    /// The live counts behind the event streams; `state.store` reports its changes to it.
+    hub: Hub,
 }
 
 impl App {
@@ -44,6 +47,11 @@ impl App {
         let store = store::open(&config.store, config.store_timeout)
             .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
             .observed_by(metrics.clone());
+        // The hub reads through a clone made before the store reports changes to it: the
+        // reporting store holds the hub, and the hub must not hold it back.
+        let live_observer: Arc<dyn LiveObserver> = metrics.clone();
+        let hub = Hub::new(store.clone(), config.live, Some(live_observer));
+        let store = store.reporting_changes_to(hub.sink());
         let greeter = config
             .hello_postgres
             .clone()
@@ -91,6 +99,7 @@ impl App {
                 observer: Some(metrics_observer.clone()),
                 ..WorkerOptions::new(config.jobs.workers, config.jobs.lease)
             }),
+            hub,
         })
     }
 
@@ -122,13 +131,14 @@ impl App {
             request_timeout,
             limits,
             workers,
+            hub,
         } = self;
         let (stopping, shutdown) = watch::channel(false);
         let workers = workers
             .map(|options| tokio::spawn(jobs::worker::run(state.store.clone(), options, shutdown)));
         // The workers hand back their jobs while the requests drain: one SHUTDOWN_TIMEOUT from
-        // the signal bounds both, so they add no time to the shutdown. The job event streams
-        // never end by themselves: they end when the server stops.
+        // the signal bounds both, so they add no time to the shutdown. The event streams (jobs,
+        // live counts) never end by themselves: they end when the server stops.
         let stopped_at = Arc::new(std::sync::OnceLock::new());
         let streams = state.shutdown.clone();
         let stop = {
@@ -144,7 +154,7 @@ impl App {
             max_connections = limits.max_connections,
             "listening on http://{address}"
         );
-        let router = web::router(state.clone(), request_timeout);
+        let router = web::router_with(state.clone(), request_timeout, hub);
         let shutdown_timeout = limits.shutdown_timeout;
         let served = server::serve(listener, router, limits, stop)
             .await

@@ -11,7 +11,7 @@
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
 //! own settings), `limits` (the rate limit and the trusted proxies), `import` (the import's
-//! body limit), `redaction` ([`redact`])
+//! body limit), `live` (`MAX_STREAMS`), `redaction` ([`redact`])
 //! and `parse` (the port and duration parsers several of them share). This file assembles
 //! [`Config`] and re-exports the public names, so other code uses `crate::config::…` and never
 //! a submodule.
@@ -23,6 +23,7 @@ mod error;
 mod import;
 mod jobs;
 mod limits;
+mod live;
 mod logging;
 mod parse;
 mod redaction;
@@ -58,6 +59,7 @@ use self::{
     import::parse_import_limit,
     jobs::parse_jobs,
     limits::{parse_rate_limit, parse_trusted_proxies},
+    live::parse_live,
     logging::parse_log,
     parse::{parse_duration, parse_port},
     server::{own_healthz, parse_healthcheck_url, parse_host},
@@ -65,6 +67,7 @@ use self::{
 };
 use crate::{
     cli::Settings,
+    live::LiveOptions,
     store::{StoreSpec, TokenHash},
 };
 
@@ -96,6 +99,8 @@ pub struct Config {
     pub import_limit: u64,
     /// `WORKERS` and `JOB_LEASE`.
     pub jobs: JobSettings,
+    /// `MAX_STREAMS`, and the live streams' keep-alive and coalescing (fixed, but for tests).
+    pub live: LiveOptions,
 }
 
 impl Config {
@@ -124,6 +129,7 @@ impl Config {
                 workers: 0,
                 ..JobSettings::default()
             },
+            live: LiveOptions::default(),
         }
     }
 
@@ -154,6 +160,7 @@ impl Config {
         let trusted_proxies = parse_trusted_proxies(settings)?;
         let import_limit = parse_import_limit(settings)?;
         let jobs = parse_jobs(settings)?;
+        let live = parse_live(settings)?;
         Ok(Config {
             host,
             port,
@@ -169,6 +176,7 @@ impl Config {
             trusted_proxies,
             import_limit,
             jobs,
+            live,
         })
     }
 }

@@ -507,6 +507,7 @@ fn help_documents_every_variable() {
         "TRUSTED_PROXIES",
         "ADMIN_TOKEN",
         "IMPORT_LIMIT",
+        "MAX_STREAMS",
     ] {
         // clap prints `[env: NAME=]`, or `[env: NAME]` where values are hidden.
         let documented = help.contains(&format!("[env: {variable}="))

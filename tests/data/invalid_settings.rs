@@ -116,4 +116,6 @@
     (&[("WORKERS", "two")], "WORKERS", "0 to 64"),
     (&[("JOB_LEASE", "500ms")], "JOB_LEASE", "at least 1s"),
     (&[("JOB_LEASE", "forever")], "JOB_LEASE", "500ms"),
+    (&[("MAX_STREAMS", "0")], "MAX_STREAMS", "at least 1"),
+    (&[("MAX_STREAMS", "lots")], "MAX_STREAMS", "at least 1"),
 ]
