@@ -250,14 +250,12 @@ impl StoreObserver for Metrics {
 }
 
 impl LiveObserver for Metrics {
-    fn streams(&self, open: usize) {
-        self.live_streams
-            .set(i64::try_from(open).unwrap_or(i64::MAX));
+    fn streams_changed(&self, by: i64) {
+        self.live_streams.add(by);
     }
 
-    fn watched(&self, counters: usize) {
-        self.live_counters_watched
-            .set(i64::try_from(counters).unwrap_or(i64::MAX));
+    fn watched_changed(&self, by: i64) {
+        self.live_counters_watched.add(by);
     }
 }
 

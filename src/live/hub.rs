@@ -21,6 +21,9 @@ use crate::store::{ChangeSink, CounterChange, CounterName, Store};
 /// Reads of the store at once when the feed has to catch up (after it broke).
 const CATCH_UP_READS: usize = 8;
 
+/// The pause before a failed catch-up read is tried again.
+const CATCH_UP_PAUSE: Duration = Duration::from_millis(250);
+
 /// What a hub is built with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LiveOptions {
@@ -42,10 +45,14 @@ impl Default for LiveOptions {
     }
 }
 
-/// Told how many streams are open and how many counters are followed; the metrics.
+/// Told when a stream opens or ends and when a counter starts or stops being followed; the
+/// metrics. Told changes, not totals, so that two streams opening at once cannot report their
+/// totals in the wrong order.
 pub trait LiveObserver: Send + Sync + 'static {
-    fn streams(&self, open: usize);
-    fn watched(&self, counters: usize);
+    /// `+1` when a stream takes a slot, `-1` when it gives it back.
+    fn streams_changed(&self, by: i64);
+    /// `+1` when a counter is followed, `-1` when its last follower left.
+    fn watched_changed(&self, by: i64);
 }
 
 /// The live counts of one process. Cheap to clone.
@@ -141,12 +148,13 @@ impl Hub {
     /// `MAX_STREAMS` are open.
     pub fn admit(&self) -> Option<StreamSlot> {
         let permit = self.inner.slots.clone().try_acquire_owned().ok()?;
-        let slot = StreamSlot {
+        if let Some(observer) = &self.inner.observer {
+            observer.streams_changed(1);
+        }
+        Some(StreamSlot {
             _permit: permit,
             inner: self.inner.clone(),
-        };
-        self.inner.report_streams();
-        Some(slot)
+        })
     }
 
     /// Follows `name`: its latest value from now on. The feed is started if it is not
@@ -156,10 +164,12 @@ impl Hub {
     pub async fn watch(&self, name: CounterName) -> Watch {
         let receiver = {
             let mut state = self.inner.lock();
-            let watched = state
-                .counters
-                .entry(name.clone())
-                .or_insert_with(Watched::new);
+            let watched = state.counters.entry(name.clone()).or_insert_with(|| {
+                if let Some(observer) = &self.inner.observer {
+                    observer.watched_changed(1);
+                }
+                Watched::new()
+            });
             watched.followers += 1;
             let receiver = watched.value.subscribe();
             if state.feed.is_none() {
@@ -210,19 +220,9 @@ impl Inner {
             .saturating_sub(self.slots.available_permits())
     }
 
-    fn report_streams(&self) {
-        if let Some(observer) = &self.observer {
-            observer.streams(self.streams());
-        }
-    }
-
     /// Updates the count of followed counters after `state` changed.
     fn counted(&self, state: &State) {
-        let watched = state.counters.len();
-        self.watched.store(watched, Ordering::Relaxed);
-        if let Some(observer) = &self.observer {
-            observer.watched(watched);
-        }
+        self.watched.store(state.counters.len(), Ordering::Relaxed);
     }
 
     /// A watch of `name` ended; the last one frees the counter, and the last counter stops
@@ -235,6 +235,9 @@ impl Inner {
         watched.followers -= 1;
         if watched.followers == 0 {
             state.counters.remove(name);
+            if let Some(observer) = &self.observer {
+                observer.watched_changed(-1);
+            }
             if state.counters.is_empty()
                 && let Some((_, task)) = state.feed.take()
             {
@@ -273,24 +276,43 @@ impl Inner {
     }
 
     /// Reads every followed counter from the store, after the feed (re)started following:
-    /// changes made while it did not were not announced.
+    /// changes made while it did not were not announced. A read that fails (the first call
+    /// after a restart may meet a connection the restart cut) is tried again after a pause,
+    /// until every counter was read or the feed breaks again (which starts a new catch-up).
     pub(super) async fn catch_up(&self) {
-        let tickets: Vec<(CounterName, u64)> = self
-            .lock()
-            .counters
-            .iter()
-            .map(|(name, watched)| (name.clone(), watched.version))
-            .collect();
-        stream::iter(tickets)
-            .for_each_concurrent(CATCH_UP_READS, |(name, version)| async move {
-                match self.store.get(&name).await {
-                    Ok(value) => self.seed(&name, Ticket(version), value),
-                    Err(err) => {
-                        tracing::debug!(counter = %name, error = %err, "could not read a followed counter afresh");
+        let mut names: Vec<CounterName> = self.lock().counters.keys().cloned().collect();
+        while !names.is_empty() {
+            let tickets: Vec<(CounterName, Ticket)> = {
+                let state = self.lock();
+                names
+                    .into_iter()
+                    .filter_map(|name| {
+                        let version = state.counters.get(&name)?.version;
+                        Some((name, Ticket(version)))
+                    })
+                    .collect()
+            };
+            names = stream::iter(tickets)
+                .map(|(name, ticket)| async move {
+                    match self.store.get(&name).await {
+                        Ok(value) => {
+                            self.seed(&name, ticket, value);
+                            None
+                        }
+                        Err(err) => {
+                            tracing::debug!(counter = %name, error = %err, "could not read a followed counter afresh; trying again");
+                            Some(name)
+                        }
                     }
-                }
-            })
-            .await;
+                })
+                .buffer_unordered(CATCH_UP_READS)
+                .filter_map(std::future::ready)
+                .collect()
+                .await;
+            if !names.is_empty() {
+                tokio::time::sleep(CATCH_UP_PAUSE).await;
+            }
+        }
     }
 
     /// Applies `value`, read from the store, unless a value was applied since `ticket`.
@@ -327,9 +349,8 @@ pub struct StreamSlot {
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        // The permit is released after this body runs, so the count is one too high here.
         if let Some(observer) = &self.inner.observer {
-            observer.streams(self.inner.streams().saturating_sub(1));
+            observer.streams_changed(-1);
         }
     }
 }

@@ -18,6 +18,8 @@
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
+//! - `live`: the live event streams: replicas on every store, coalescing, keep-alive,
+//!   `MAX_STREAMS`, 1,000 streams leaving nothing behind, the feeds surviving a restart.
 //! - `slow_clients`: header and keep-alive timeouts, the connection cap, SIGTERM with slow
 //!   clients attached, the open-file limit; with real sockets.
 //!
@@ -46,6 +48,7 @@ mod jobs_api;
 mod jobs_crash;
 mod jobs_worker;
 mod limits;
+mod live;
 mod openapi;
 mod servers;
 mod slow_clients;
