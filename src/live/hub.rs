@@ -13,9 +13,10 @@ use futures_util::{StreamExt, stream};
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, watch},
     task::JoinHandle,
+    time::Instant,
 };
 
-use super::{COALESCE, DEFAULT_MAX_STREAMS, KEEP_ALIVE, feed, recent::Recent};
+use super::{COALESCE, DEFAULT_MAX_STREAMS, KEEP_ALIVE, feed};
 use crate::store::{ChangeSink, CounterChange, CounterName, Store};
 
 /// Reads of the store at once when the feed has to catch up (after it broke).
@@ -91,8 +92,8 @@ struct Watched {
     /// Counts the values applied, so a read from the store can tell whether one came since it
     /// began.
     version: u64,
-    /// What the feed delivered lately.
-    recent: Recent,
+    /// When the feed last delivered a value of it.
+    fed_at: Option<Instant>,
 }
 
 impl Watched {
@@ -101,7 +102,7 @@ impl Watched {
             value: watch::Sender::new(None),
             followers: 0,
             version: 0,
-            recent: Recent::default(),
+            fed_at: None,
         }
     }
 
@@ -251,25 +252,20 @@ impl Inner {
     /// The feed task of run `run` follows changes (or stopped following). A task that was
     /// replaced meanwhile changes nothing.
     pub(super) fn set_following(&self, run: u64, following: bool) {
-        let mut state = self.lock();
+        let state = self.lock();
         if state.feed.as_ref().map(|(current, _)| *current) != Some(run) {
             return;
-        }
-        if !following {
-            // Reports can no longer come back through the feed: none may be dropped as late.
-            for watched in state.counters.values_mut() {
-                watched.recent.clear();
-            }
         }
         self.following.send_replace(following);
     }
 
     /// Changes the feed delivered, in the order the store applied them.
     pub(super) fn delivered(&self, changes: Vec<CounterChange>) {
+        let now = Instant::now();
         let mut state = self.lock();
         for CounterChange { name, value } in changes {
             if let Some(watched) = state.counters.get_mut(&name) {
-                watched.recent.remember(value);
+                watched.fed_at = Some(now);
                 watched.apply(value);
             }
         }
@@ -327,17 +323,22 @@ impl Inner {
 }
 
 impl ChangeSink for Inner {
-    fn changed(&self, name: &CounterName, value: i64) {
+    fn changed(&self, name: &CounterName, value: i64, began: Instant) {
         // Every hit of the process comes here: no lock while nobody follows anything.
         if self.watched.load(Ordering::Relaxed) == 0 {
             return;
         }
         let mut state = self.lock();
-        if let Some(watched) = state.counters.get_mut(name)
-            && !watched.recent.contains(value)
-        {
-            watched.apply(value);
+        let Some(watched) = state.counters.get_mut(name) else {
+            return;
+        };
+        // The feed delivered this counter since the change was sent: what it delivered is
+        // newer than the change, or older and the change (or something newer) follows it
+        // through the feed. Either way the report could only step back.
+        if watched.fed_at.is_some_and(|fed_at| fed_at >= began) {
+            return;
         }
+        watched.apply(value);
     }
 }
 
@@ -456,11 +457,12 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_late_report_of_a_value_the_feed_delivered_is_dropped() {
+    async fn a_report_is_dropped_once_the_feed_delivered_since_its_change_was_sent() {
         let (hub, _store) = hub();
         let home = name("site/home");
         let watch = hub.watch(home.clone()).await;
         let sink = hub.sink();
+        let sent = Instant::now();
         // The feed brought 1 (this process's hit) and then 2 (another process's); the report
         // of the hit that made 1 comes after both.
         hub.inner.delivered(vec![
@@ -473,10 +475,10 @@ mod tests {
                 value: 2,
             },
         ]);
-        sink.changed(&home, 1);
+        sink.changed(&home, 1, sent);
         assert_eq!(*watch.receiver.borrow(), Some(2));
-        // A report the feed has not brought yet is applied at once.
-        sink.changed(&home, 3);
+        // A change sent after the feed's last delivery is shown at once.
+        sink.changed(&home, 3, Instant::now());
         assert_eq!(*watch.receiver.borrow(), Some(3));
     }
 

@@ -15,13 +15,14 @@
 //!   reads every followed counter afresh, since changes made meanwhile were not announced.
 //!
 //! **Order.** The feed delivers changes in the order the store applied them, so the last value
-//! it delivers is the counter's value. This process's own reports come earlier but may come
-//! out of order (two requests finishing together), and the feed brings each of them back
-//! too. So the feed has the last word: a report whose value the feed delivered lately for that
-//! counter is dropped (it is late, and applying it would step back), any other is applied (the
-//! feed will follow it with anything newer). While the feed is down only the reports count.
-//! A value read from the store (a stream's first, or after the feed broke) is applied only if
-//! nothing was applied since the read began.
+//! it delivers for a counter is the counter's value. This process's own reports come earlier,
+//! but may come out of order (two requests finishing together, or a report overtaken by the
+//! feed), and the feed brings each change back too (or, reading periodically, something newer).
+//! So the feed has the last word: a report is dropped when the feed delivered that counter
+//! after the change was sent to the store (what it delivered is newer, or the change follows
+//! through the feed), and applied otherwise (the feed will follow it with anything newer);
+//! while the feed is down, reports are all there is. A value read from the store (a stream's
+//! first, or after the feed broke) is applied only if nothing was applied since the read began.
 //!
 //! **Streams** ([`Watch::values`]) send the current value first, then the latest value at most
 //! once per [`COALESCE`]: a burst of changes becomes a few events, the last one the value the
@@ -29,7 +30,6 @@
 
 mod feed;
 mod hub;
-mod recent;
 mod values;
 
 use std::time::Duration;

@@ -224,7 +224,10 @@ pub trait JobQueue: Send + Sync + 'static {
 pub trait ChangeFeed: Send + Sync + 'static {
     /// Subscribes. Once this returns, every change applied to the store afterwards, by any
     /// process (this one included), comes out of the [`ChangeStream`], in the order the store
-    /// applied them; changes before it are not delivered. Fails while the store is down.
+    /// applied them; changes before it are not delivered. A backend that reads changes
+    /// periodically (SQLite) may fold a counter's changes between two reads into the last of
+    /// them, so what is promised is that, for each counter, the values come in order and the
+    /// last one to come is its value after its last change. Fails while the store is down.
     async fn follow(&self) -> Result<Box<dyn ChangeStream>, StoreError>;
 }
 

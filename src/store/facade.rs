@@ -47,8 +47,9 @@ pub trait StoreObserver: Send + Sync + 'static {
 /// the store confirmed it; implemented by the live hub. Called on the caller's task, so it
 /// must be quick and never wait.
 pub trait ChangeSink: Send + Sync + 'static {
-    /// `name` now holds `value` (0 once deleted).
-    fn changed(&self, name: &CounterName, value: i64);
+    /// `name` now holds `value` (0 once deleted), through a call sent to the store at `began`
+    /// (so the sink can tell a report from news the store's feed brought since).
+    fn changed(&self, name: &CounterName, value: i64, began: tokio::time::Instant);
 }
 
 /// One finished store call, as a [`StoreObserver`] sees it.
@@ -120,10 +121,11 @@ impl Store {
                 "an increment must be at least 1, got {by}"
             )));
         }
+        let began = tokio::time::Instant::now();
         let value = self
             .bounded("increment", self.counters.increment(name, by))
             .await?;
-        self.report(name, value);
+        self.report(name, value, began);
         Ok(value)
     }
 
@@ -157,11 +159,12 @@ impl Store {
             // whoever asked first.
             return Ok(false);
         }
+        let began = tokio::time::Instant::now();
         let created = self
             .bounded("create", self.counters.create(name, counter))
             .await?;
         if created {
-            self.report(name, counter.value);
+            self.report(name, counter.value, began);
         }
         Ok(created)
     }
@@ -170,9 +173,10 @@ impl Store {
     /// is no such counter.
     pub async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         check_value("a counter's value", value)?;
+        let began = tokio::time::Instant::now();
         let before = self.bounded("set", self.counters.set(name, value)).await?;
         if before.is_some() {
-            self.report(name, value);
+            self.report(name, value, began);
         }
         Ok(before)
     }
@@ -185,19 +189,21 @@ impl Store {
                 "an amount of 0 changes nothing; give a positive or negative amount",
             ));
         }
+        let began = tokio::time::Instant::now();
         let outcome = self.bounded("add", self.counters.add(name, amount)).await?;
         if let AddOutcome::Added(value) = outcome {
-            self.report(name, value);
+            self.report(name, value, began);
         }
         Ok(outcome)
     }
 
     /// Deletes `name`; `false` when there was no such counter.
     pub async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
+        let began = tokio::time::Instant::now();
         let deleted = self.bounded("delete", self.counters.delete(name)).await?;
         if deleted {
             // What reading it now gives.
-            self.report(name, 0);
+            self.report(name, 0, began);
         }
         Ok(deleted)
     }
@@ -228,9 +234,10 @@ impl Store {
     /// Writes `record` as given, creating or replacing the counter: an import.
     pub async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
         check_value("a counter's value", record.value)?;
+        let began = tokio::time::Instant::now();
         self.bounded("restore", self.counters.restore(record))
             .await?;
-        self.report(&record.name, record.value);
+        self.report(&record.name, record.value, began);
         Ok(())
     }
 
@@ -243,10 +250,11 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
+        let began = tokio::time::Instant::now();
         self.bounded("restore_many", self.counters.restore_many(records))
             .await?;
         for record in records {
-            self.report(&record.name, record.value);
+            self.report(&record.name, record.value, began);
         }
         Ok(())
     }
@@ -416,10 +424,11 @@ impl Store {
         self.lifecycle.close().await;
     }
 
-    /// Tells the change sink, if any, that `name` now holds `value`.
-    fn report(&self, name: &CounterName, value: i64) {
+    /// Tells the change sink, if any, that `name` now holds `value`, through a call that began
+    /// at `began`.
+    fn report(&self, name: &CounterName, value: i64, began: tokio::time::Instant) {
         if let Some(changes) = &self.changes {
-            changes.changed(name, value);
+            changes.changed(name, value, began);
         }
     }
 

@@ -442,6 +442,32 @@ async fn streams_beyond_max_streams_are_503() {
     assert_eq!(again.value().await, 1);
 }
 
+/// The request deadline (`2 × STORE_TIMEOUT + 5 s`, a backstop for hung requests) bounds the
+/// answer's head only: a stream outlives it and still shows changes.
+#[tokio::test]
+async fn a_stream_outlives_the_request_deadline() {
+    let fixture = StoreFixture::new(Backend::Memory).await;
+    let mut config = live_config(fixture.spec.clone());
+    // A deadline of 5.1 s.
+    config.store_timeout = Duration::from_millis(50);
+    config.live.keep_alive = Duration::from_secs(1);
+    let app = spawn_app(config).await;
+    hit(&app, "site/long").await;
+    let mut events = Events::open(&app, &events_path("site/long")).await;
+    assert_eq!(events.value().await, 1);
+    let started = Instant::now();
+    while started.elapsed() < Duration::from_secs(6) {
+        assert_eq!(
+            events.frame_within(Duration::from_secs(3)).await,
+            Some(Frame::Comment),
+            "the stream is cut after {:?}",
+            started.elapsed()
+        );
+    }
+    assert_eq!(hit(&app, "site/long").await, 2);
+    assert_eq!(events.value_within(ACROSS_REPLICAS).await, 2);
+}
+
 /// Shutting the server down ends the streams at once: they never hold the graceful drain.
 #[tokio::test]
 async fn streams_end_when_the_server_stops() {

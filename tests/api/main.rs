@@ -5,6 +5,7 @@
 //! The suites:
 //! - `contract`: the one suite every store passes, through the `Store` facade.
 //! - `job_contract`: the job queue's contract, every backend, through the `Store` facade.
+//! - `feed_contract`: the change feed's contract (what the live counts follow), every backend.
 //! - `jobs_crash`: `tally worker` SIGKILLed mid-copy and taken over, SIGTERM, its settings.
 //! - `jobs_worker`: the job worker and every kind of job, in-process, every backend.
 //! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
@@ -41,6 +42,7 @@ mod compose;
 mod contract;
 mod counting_api;
 mod export_import;
+mod feed_contract;
 mod helpers;
 mod http;
 mod job_contract;
