@@ -1,5 +1,6 @@
-// The welcome page's behaviour: count a visit through /count's JSON form, and show the
-// result of the PostgreSQL check (/hello). No framework, no build step.
+// The welcome page's behaviour: count a visit through /count's JSON form, keep the count shown
+// live (the visitor counter's event stream), and show the result of the PostgreSQL check
+// (/hello). No framework, no build step.
 "use strict";
 
 async function readError(response) {
@@ -56,7 +57,59 @@ async function checkPostgres() {
   }
 }
 
+// The visitor counter's live events: `data: {"value": N}` now and after every change, from
+// whoever counts.
+const LIVE_EVENTS = "/api/v1/counters/default/visitor_count/events";
+const RETRY_FIRST_MS = 2000;
+const RETRY_LONGEST_MS = 30000;
+
+// Keeps the count shown up to date and says whether it is (the text is in the counter's
+// polite live region, so a screen reader hears "live" and "reconnecting" too). EventSource
+// reconnects by itself after a dropped connection or a server restart; an answer that is not
+// a stream (503 while the store is down or the server serves its most streams) makes it give
+// up, so then the page opens a new one after a growing pause.
+function followCount() {
+  const count = document.getElementById("count");
+  const state = document.getElementById("live");
+  let retryIn = RETRY_FIRST_MS;
+
+  function show(name, text) {
+    state.dataset.state = name;
+    state.textContent = text;
+  }
+
+  function open() {
+    const source = new EventSource(LIVE_EVENTS);
+    source.addEventListener("open", () => {
+      retryIn = RETRY_FIRST_MS;
+      show("live", "live");
+    });
+    source.addEventListener("message", (event) => {
+      let value;
+      try {
+        value = JSON.parse(event.data).value;
+      } catch {
+        return;
+      }
+      if (Number.isInteger(value)) {
+        count.textContent = String(value);
+      }
+    });
+    source.addEventListener("error", () => {
+      show("reconnecting", "reconnecting…");
+      if (source.readyState === EventSource.CLOSED) {
+        setTimeout(open, retryIn);
+        retryIn = Math.min(retryIn * 2, RETRY_LONGEST_MS);
+      }
+    });
+  }
+
+  show("connecting", "connecting…");
+  open();
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   document.getElementById("count-button").addEventListener("click", countVisit);
+  followCount();
   checkPostgres();
 });

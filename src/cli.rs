@@ -169,6 +169,10 @@ pub struct Settings {
     /// most days a history request may ask for [default: 400]
     #[arg(long, env = "HISTORY_DAYS", global = true)]
     pub history_days: Option<String>,
+    /// Live event streams (a counter's /events, Abacus's /stream) served at once; one more is
+    /// answered 503 [default: 10000]
+    #[arg(long, env = "MAX_STREAMS", global = true)]
+    pub max_streams: Option<String>,
 }
 
 #[derive(Debug, Default, Clone, Args)]

@@ -12,6 +12,8 @@
 //! - [`store`]: the `Store` facade, the capability traits and one module per backend; knows
 //!   nothing of HTTP.
 //! - [`greeting`]: the PostgreSQL check behind `/hello`.
+//! - [`live`]: live counts: the latest value of every followed counter, from this process's
+//!   changes and the store's change feed, for the event streams; knows nothing of HTTP.
 //! - [`metrics`]: Prometheus metrics; the store facade reports to them.
 //! - [`badge`]: badge query checks, the SVG badge and the 1×1 GIF; no HTTP, no stores.
 //! - [`history`]: a counter's days in any IANA time zone from the store's UTC quarter-hours,
@@ -34,6 +36,7 @@ pub mod config;
 pub mod greeting;
 pub mod history;
 pub mod jobs;
+pub mod live;
 pub mod metrics;
 pub mod server;
 pub mod startup;

@@ -16,6 +16,7 @@ use prometheus::{
 
 use crate::{
     jobs::JobObserver,
+    live::LiveObserver,
     store::{
         StoreCall, StoreObserver,
         job::{JobCount, JobKind, JobStatus},
@@ -34,6 +35,8 @@ pub struct Metrics {
     job_duration: HistogramVec,
     jobs: IntGaugeVec,
     job_queue_depth: IntGauge,
+    live_streams: IntGauge,
+    live_counters_watched: IntGauge,
 }
 
 /// Job run times from a second to three hours.
@@ -129,6 +132,13 @@ impl Metrics {
             "Jobs queued and not yet running, read when scraped",
         )
         .expect("valid metric definition");
+        let live_streams = IntGauge::new("live_streams", "Live event streams open in this process")
+            .expect("valid metric definition");
+        let live_counters_watched = IntGauge::new(
+            "live_counters_watched",
+            "Counters followed by this process's live event streams",
+        )
+        .expect("valid metric definition");
         for collector in [
             Box::new(http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(http_duration.clone()),
@@ -140,6 +150,8 @@ impl Metrics {
             Box::new(job_duration.clone()),
             Box::new(jobs.clone()),
             Box::new(job_queue_depth.clone()),
+            Box::new(live_streams.clone()),
+            Box::new(live_counters_watched.clone()),
         ] {
             registry
                 .register(collector)
@@ -157,6 +169,8 @@ impl Metrics {
             job_duration,
             jobs,
             job_queue_depth,
+            live_streams,
+            live_counters_watched,
         }
     }
 
@@ -232,6 +246,16 @@ impl StoreObserver for Metrics {
                 .with_label_values(&[backend, operation, err.kind_label()])
                 .inc();
         }
+    }
+}
+
+impl LiveObserver for Metrics {
+    fn streams_changed(&self, by: i64) {
+        self.live_streams.add(by);
+    }
+
+    fn watched_changed(&self, by: i64) {
+        self.live_counters_watched.add(by);
     }
 }
 

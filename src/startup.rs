@@ -13,6 +13,7 @@ use crate::{
     config::{Config, ServerLimits, TrustedProxies},
     greeting::Greeter,
     jobs::{self, JobObserver, WorkerOptions},
+    live::{Hub, LiveObserver},
     metrics::Metrics,
     server, store,
     web::{self, AppState},
@@ -30,6 +31,8 @@ pub struct App {
     /// `TRUSTED_PROXIES`, for the visitors of the counting routes (the rate limiter has its
     /// own copy).
     trusted_proxies: TrustedProxies,
+    /// The live counts behind the event streams; `state.store` reports its changes to it.
+    hub: Hub,
 }
 
 impl App {
@@ -48,6 +51,11 @@ impl App {
             .with_context(|| format!("Failed to open the {} store", config.store.backend()))?
             .with_history_days(config.history_days)
             .observed_by(metrics.clone());
+        // The hub reads through a clone made before the store reports changes to it: the
+        // reporting store holds the hub, and the hub must not hold it back.
+        let live_observer: Arc<dyn LiveObserver> = metrics.clone();
+        let hub = Hub::new(store.clone(), config.live, Some(live_observer));
+        let store = store.reporting_changes_to(hub.sink());
         let greeter = config
             .hello_postgres
             .clone()
@@ -96,6 +104,7 @@ impl App {
                 ..WorkerOptions::new(config.jobs.workers, config.jobs.lease)
             }),
             trusted_proxies: config.trusted_proxies,
+            hub,
         })
     }
 
@@ -128,13 +137,14 @@ impl App {
             limits,
             workers,
             trusted_proxies,
+            hub,
         } = self;
         let (stopping, shutdown) = watch::channel(false);
         let workers = workers
             .map(|options| tokio::spawn(jobs::worker::run(state.store.clone(), options, shutdown)));
         // The workers hand back their jobs while the requests drain: one SHUTDOWN_TIMEOUT from
-        // the signal bounds both, so they add no time to the shutdown. The job event streams
-        // never end by themselves: they end when the server stops.
+        // the signal bounds both, so they add no time to the shutdown. The event streams (jobs,
+        // live counts) never end by themselves: they end when the server stops.
         let stopped_at = Arc::new(std::sync::OnceLock::new());
         let streams = state.shutdown.clone();
         let stop = {
@@ -150,8 +160,10 @@ impl App {
             max_connections = limits.max_connections,
             "listening on http://{address}"
         );
-        let router =
-            web::with_trusted_proxies(web::router(state.clone(), request_timeout), trusted_proxies);
+        let router = web::with_trusted_proxies(
+            web::router_with(state.clone(), request_timeout, hub),
+            trusted_proxies,
+        );
         let shutdown_timeout = limits.shutdown_timeout;
         let served = server::serve(listener, router, limits, stop)
             .await

@@ -49,6 +49,7 @@ pub fn run(config: &Config) {
         println!("{name}: {}", humantime::format_duration(timeout));
     }
     println!("max_connections: {}", server.max_connections);
+    println!("max_streams: {}", config.live.max_streams);
     println!("import_limit: {} bytes", config.import_limit);
     println!("history_days: {}", config.history_days);
     println!(

@@ -11,7 +11,7 @@
 //! `DATABASE_URL` alias), `server` (address, store timeout, healthcheck URL), `logging`,
 //! `store_selection` (which store) and `store_address` (where it is), `tick` (`tally tick`'s
 //! own settings), `limits` (the rate limit and the trusted proxies), `import` (the import's
-//! body limit), `history` (`HISTORY_DAYS`), `redaction` ([`redact`])
+//! body limit), `history` (`HISTORY_DAYS`), `live` (`MAX_STREAMS`), `redaction` ([`redact`])
 //! and `parse` (the port and duration parsers several of them share). This file assembles
 //! [`Config`] and re-exports the public names, so other code uses `crate::config::…` and never
 //! a submodule.
@@ -24,6 +24,7 @@ mod history;
 mod import;
 mod jobs;
 mod limits;
+mod live;
 mod logging;
 mod parse;
 mod redaction;
@@ -61,6 +62,7 @@ use self::{
     import::parse_import_limit,
     jobs::parse_jobs,
     limits::{parse_rate_limit, parse_trusted_proxies},
+    live::parse_live,
     logging::parse_log,
     parse::{parse_duration, parse_port},
     server::{own_healthz, parse_healthcheck_url, parse_host},
@@ -68,6 +70,7 @@ use self::{
 };
 use crate::{
     cli::Settings,
+    live::LiveOptions,
     store::{DEFAULT_HISTORY_DAYS, StoreSpec, TokenHash},
 };
 
@@ -101,6 +104,8 @@ pub struct Config {
     pub jobs: JobSettings,
     /// `HISTORY_DAYS`: days of history kept, and the most `?days=` may ask for.
     pub history_days: u32,
+    /// `MAX_STREAMS`, and the live streams' keep-alive and coalescing (fixed, but for tests).
+    pub live: LiveOptions,
 }
 
 impl Config {
@@ -130,6 +135,7 @@ impl Config {
                 ..JobSettings::default()
             },
             history_days: DEFAULT_HISTORY_DAYS,
+            live: LiveOptions::default(),
         }
     }
 
@@ -161,6 +167,7 @@ impl Config {
         let import_limit = parse_import_limit(settings)?;
         let jobs = parse_jobs(settings)?;
         let history_days = parse_history_days(settings)?;
+        let live = parse_live(settings)?;
         Ok(Config {
             host,
             port,
@@ -177,6 +184,7 @@ impl Config {
             import_limit,
             jobs,
             history_days,
+            live,
         })
     }
 }

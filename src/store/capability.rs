@@ -3,8 +3,9 @@
 //!
 //! The capabilities: [`CounterStore`] (named counters with atomic increments),
 //! [`HistoryStore`] (what the increments recorded: hits per quarter-hour, unique visitors per
-//! day) and [`JobQueue`] (background jobs). Each is implemented by every backend and checked
-//! by a contract suite of its own over all four. Adding one means: the trait in this file, an `impl` in each backend module, a field
+//! day), [`JobQueue`] (background jobs) and [`ChangeFeed`] (every change to a counter, made by
+//! any process on the store, for the live updates). Each is implemented by every backend and
+//! checked by a contract suite of its own over all four. Adding one means: the trait in this file, an `impl` in each backend module, a field
 //! in `Parts` (in `store/mod.rs`, so that [`super::open`] hands it out), and its methods on the
 //! [`super::Store`] facade, which applies the deadline and the metrics to every call.
 //!
@@ -16,8 +17,8 @@ use std::ops::{Range, RangeInclusive};
 use async_trait::async_trait;
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, History, Hit, Listed, Name, NewCounter, Salt,
-    StoreError, VisitorHash,
+    AddOutcome, Backend, CounterChange, CounterName, CounterRecord, History, Hit, Listed, Name,
+    NewCounter, Salt, StoreError, VisitorHash,
     job::{
         Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
     },
@@ -258,4 +259,31 @@ pub trait JobQueue: Send + Sync + 'static {
 
     /// Deletes every chunk of `part` of job `id`.
     async fn drop_chunks(&self, id: &JobId, part: &str) -> Result<(), StoreError>;
+}
+
+/// Every change to every counter, whichever process made it: how a change made through one
+/// tally replica reaches the live streams of the others (README, "Live counts").
+///
+/// One subscription per process (the live hub's), never one per stream. Each backend uses what
+/// its server offers: PostgreSQL `LISTEN/NOTIFY` (a trigger on `counters` notifies), Redis
+/// pub/sub (each script that changes a counter publishes), SQLite a change table read every
+/// 250 ms (SQLite has no notifications across processes), memory a channel in the process.
+#[async_trait]
+pub trait ChangeFeed: Send + Sync + 'static {
+    /// Subscribes. Once this returns, every change applied to the store afterwards, by any
+    /// process (this one included), comes out of the [`ChangeStream`], in the order the store
+    /// applied them; changes before it are not delivered. A backend that reads changes
+    /// periodically (SQLite) may fold a counter's changes between two reads into the last of
+    /// them, so what is promised is that, for each counter, the values come in order and the
+    /// last one to come is its value after its last change. Fails while the store is down.
+    async fn follow(&self) -> Result<Box<dyn ChangeStream>, StoreError>;
+}
+
+/// A subscription of [`ChangeFeed::follow`].
+#[async_trait]
+pub trait ChangeStream: Send + 'static {
+    /// The next changes, in order; waits as long as there are none. An error means the
+    /// subscription broke (the server restarted, the link dropped, the reader fell behind):
+    /// changes after it may be missed, and a new [`ChangeFeed::follow`] is needed.
+    async fn next(&mut self) -> Result<Vec<CounterChange>, StoreError>;
 }

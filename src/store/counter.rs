@@ -97,6 +97,15 @@ pub enum AddOutcome {
     Missing,
 }
 
+/// A counter's value after a change, as the live updates see it: every change an increment,
+/// `create`, `set`, `add`, `restore` or `delete` made (`value` 0 once deleted, which is what
+/// reading a deleted counter gives).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CounterChange {
+    pub name: CounterName,
+    pub value: i64,
+}
+
 /// One entry of a namespace listing.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Listed {

@@ -14,10 +14,15 @@
 //!   call that passes the deadline is [`StoreError::TimedOut`]; an increment abandoned this way
 //!   may or may not have been applied, and is not retried (see [`crate::store`]);
 //! - **observation**: the outcome and latency of every call go to a [`StoreObserver`] (the
-//!   Prometheus metrics), so backends carry no instrumentation.
+//!   Prometheus metrics), so backends carry no instrumentation;
+//! - **changes**: the value after every successful change (increment, create, set, add,
+//!   delete, restore) goes to a [`ChangeSink`] (the live hub, `crate::live`), so this
+//!   process's own streams show it at once, without waiting for the store's [`ChangeFeed`]
+//!   to bring it back. The sink is a trait of this layer, so the store knows nothing of
+//!   streams or HTTP.
 //!
-//! Later features add their steps here too (publishing live events after a change, coalescing
-//! concurrent increments into one round trip), and every caller gets them.
+//! Later features add their steps here too (coalescing concurrent increments into one round
+//! trip), and every caller gets them.
 //!
 //! A `Store` is cheap to clone: a few `Arc`s.
 
@@ -29,9 +34,9 @@ use std::{
 };
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, DEFAULT_HISTORY_DAYS, History,
-    HistoryStore, Hit, JobQueue, Lifecycle, Listed, Name, NewCounter, Salt, StoreError, Visitor,
-    VisitorHash,
+    AddOutcome, Backend, ChangeFeed, ChangeStream, CounterName, CounterRecord, CounterStore,
+    DEFAULT_HISTORY_DAYS, History, HistoryStore, Hit, JobQueue, Lifecycle, Listed, Name,
+    NewCounter, Salt, StoreError, Visitor, VisitorHash,
     history::day_of,
     job::{
         Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
@@ -45,13 +50,22 @@ pub trait StoreObserver: Send + Sync + 'static {
     fn observe(&self, call: &StoreCall<'_>);
 }
 
+/// Told the value of a counter after each change this process made through the facade, once
+/// the store confirmed it; implemented by the live hub. Called on the caller's task, so it
+/// must be quick and never wait.
+pub trait ChangeSink: Send + Sync + 'static {
+    /// `name` now holds `value` (0 once deleted), through a call sent to the store at `began`
+    /// (so the sink can tell a report from news the store's feed brought since).
+    fn changed(&self, name: &CounterName, value: i64, began: tokio::time::Instant);
+}
+
 /// One finished store call, as a [`StoreObserver`] sees it.
 pub struct StoreCall<'a> {
     pub backend: Backend,
     /// The facade method: `increment`, `get`, `info`, `create`, `set`, `add`, `delete`,
-    /// `list`, `scan`, `restore`, `restore_many`, `ping`, a history call (`daily_salt`,
-    /// `history`, `add_visitors`, `trim_history`), or a job-queue call (`enqueue`, `claim`,
-    /// `heartbeat`, `finish`, ...).
+    /// `list`, `scan`, `restore`, `restore_many`, `ping`, `follow_changes`, a history call
+    /// (`daily_salt`, `history`, `add_visitors`, `trim_history`), or a job-queue call
+    /// (`enqueue`, `claim`, `heartbeat`, `finish`, ...).
     pub operation: &'static str,
     pub elapsed: Duration,
     /// `None` on success.
@@ -66,10 +80,12 @@ pub struct Store {
     counters: Arc<dyn CounterStore>,
     history: Arc<dyn HistoryStore>,
     queue: Arc<dyn JobQueue>,
+    feed: Arc<dyn ChangeFeed>,
     observer: Option<Arc<dyn StoreObserver>>,
     /// `HISTORY_DAYS`.
     days_kept: u32,
     salts: Arc<SaltCache>,
+    changes: Option<Arc<dyn ChangeSink>>,
 }
 
 impl Store {
@@ -81,9 +97,11 @@ impl Store {
             counters: parts.counters,
             history: parts.history,
             queue: parts.queue,
+            feed: parts.feed,
             observer: None,
             days_kept: DEFAULT_HISTORY_DAYS,
             salts: Arc::default(),
+            changes: None,
         }
     }
 
@@ -101,6 +119,13 @@ impl Store {
     /// The same store, reporting every call to `observer`.
     pub fn observed_by(mut self, observer: Arc<dyn StoreObserver>) -> Store {
         self.observer = Some(observer);
+        self
+    }
+
+    /// The same store, telling `sink` the value after every change made through it. The
+    /// clones made before this call do not tell it.
+    pub fn reporting_changes_to(mut self, sink: Arc<dyn ChangeSink>) -> Store {
+        self.changes = Some(sink);
         self
     }
 
@@ -153,8 +178,12 @@ impl Store {
             None => None,
         };
         let hit = Hit::at(at, visitor, self.days_kept);
-        self.bounded("increment", self.counters.increment(name, by, &hit))
-            .await
+        let began = tokio::time::Instant::now();
+        let value = self
+            .bounded("increment", self.counters.increment(name, by, &hit))
+            .await?;
+        self.report(name, value, began);
+        Ok(value)
     }
 
     /// The salt of UTC day `day`: this process's copy, or the store's (created if needed).
@@ -242,15 +271,26 @@ impl Store {
             // whoever asked first.
             return Ok(false);
         }
-        self.bounded("create", self.counters.create(name, counter))
-            .await
+        let began = tokio::time::Instant::now();
+        let created = self
+            .bounded("create", self.counters.create(name, counter))
+            .await?;
+        if created {
+            self.report(name, counter.value, began);
+        }
+        Ok(created)
     }
 
     /// Sets an existing counter to `value` (0 or more); the value before, or `None` when there
     /// is no such counter.
     pub async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         check_value("a counter's value", value)?;
-        self.bounded("set", self.counters.set(name, value)).await
+        let began = tokio::time::Instant::now();
+        let before = self.bounded("set", self.counters.set(name, value)).await?;
+        if before.is_some() {
+            self.report(name, value, began);
+        }
+        Ok(before)
     }
 
     /// Adds `amount` (not 0; negative subtracts) to an existing counter, unless the result
@@ -261,12 +301,23 @@ impl Store {
                 "an amount of 0 changes nothing; give a positive or negative amount",
             ));
         }
-        self.bounded("add", self.counters.add(name, amount)).await
+        let began = tokio::time::Instant::now();
+        let outcome = self.bounded("add", self.counters.add(name, amount)).await?;
+        if let AddOutcome::Added(value) = outcome {
+            self.report(name, value, began);
+        }
+        Ok(outcome)
     }
 
     /// Deletes `name`; `false` when there was no such counter.
     pub async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
-        self.bounded("delete", self.counters.delete(name)).await
+        let began = tokio::time::Instant::now();
+        let deleted = self.bounded("delete", self.counters.delete(name)).await?;
+        if deleted {
+            // What reading it now gives.
+            self.report(name, 0, began);
+        }
+        Ok(deleted)
     }
 
     /// Up to `limit` (1 or more) counters of `namespace` after the key `after`, by key.
@@ -295,7 +346,11 @@ impl Store {
     /// Writes `record` as given, creating or replacing the counter: an import.
     pub async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
         check_value("a counter's value", record.value)?;
-        self.bounded("restore", self.counters.restore(record)).await
+        let began = tokio::time::Instant::now();
+        self.bounded("restore", self.counters.restore(record))
+            .await?;
+        self.report(&record.name, record.value, began);
+        Ok(())
     }
 
     /// [`Store::restore`] of every record in one round trip where the store allows: a page of
@@ -307,8 +362,20 @@ impl Store {
         if records.is_empty() {
             return Ok(());
         }
+        let began = tokio::time::Instant::now();
         self.bounded("restore_many", self.counters.restore_many(records))
-            .await
+            .await?;
+        for record in records {
+            self.report(&record.name, record.value, began);
+        }
+        Ok(())
+    }
+
+    /// Subscribes to every change made to the store's counters by any process, from now on
+    /// (see [`ChangeFeed`]). Subscribing is bounded by the deadline; waiting for changes is
+    /// not.
+    pub async fn follow_changes(&self) -> Result<Box<dyn ChangeStream>, StoreError> {
+        self.bounded("follow_changes", self.feed.follow()).await
     }
 
     /// Adds `job` to the queue; with a `unique_key` already stored, the stored job and `false`.
@@ -467,6 +534,14 @@ impl Store {
     /// Closes pools and connections; called once when the process shuts down.
     pub async fn close(&self) {
         self.lifecycle.close().await;
+    }
+
+    /// Tells the change sink, if any, that `name` now holds `value`, through a call that began
+    /// at `began`.
+    fn report(&self, name: &CounterName, value: i64, began: tokio::time::Instant) {
+        if let Some(changes) = &self.changes {
+            changes.changed(name, value, began);
+        }
     }
 
     /// Runs `call` under the deadline and reports its outcome.

@@ -10,6 +10,10 @@
 //! A counter's history sits beside it under the same lock, so a hit and what it records are
 //! one step: hits per quarter-hour in a `BTreeMap`, and per UTC day a HyperLogLog sketch
 //! ([`Registers`], 16 KiB, allocated on the day's first visitor).
+//!
+//! Its [`ChangeFeed`] is a broadcast channel in the process ("memory: local only"): each change
+//! is sent while the lock is held, so the feed carries changes in the order they were applied,
+//! as the servers' feeds do. Nothing is sent (and nothing cloned) while nobody follows.
 
 use std::{
     collections::{BTreeMap, HashMap},
@@ -18,16 +22,30 @@ use std::{
 };
 
 use async_trait::async_trait;
+use tokio::sync::broadcast;
 
 use super::{
-    AddOutcome, Backend, CounterName, CounterRecord, CounterStore, History, HistoryStore, Hit,
-    Lifecycle, Listed, Name, NewCounter, Salt, StoreError, UpdateRules, VisitorHash,
-    hll::Registers, now_millis,
+    AddOutcome, Backend, ChangeFeed, ChangeStream, CounterChange, CounterName, CounterRecord,
+    CounterStore, History, HistoryStore, Hit, Lifecycle, Listed, Name, NewCounter, Salt,
+    StoreError, UpdateRules, VisitorHash, hll::Registers, now_millis,
 };
 
-#[derive(Default)]
+/// Changes the feed holds for a follower that has not read them yet; one that falls further
+/// behind loses its subscription (and the live hub reads the values afresh).
+const FEED_BUFFER: usize = 4096;
+
 pub struct MemoryStore {
     state: Mutex<State>,
+    changes: broadcast::Sender<CounterChange>,
+}
+
+impl Default for MemoryStore {
+    fn default() -> Self {
+        MemoryStore {
+            state: Mutex::default(),
+            changes: broadcast::Sender::new(FEED_BUFFER),
+        }
+    }
 }
 
 #[derive(Default)]
@@ -61,6 +79,18 @@ impl MemoryStore {
     /// assignment after every check), so a poisoned lock is safe to keep using.
     fn state(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sends a change to the followers; called with the lock held, so in the order of the
+    /// changes.
+    fn announce(&self, name: &CounterName, value: i64) {
+        if self.changes.receiver_count() > 0 {
+            // Only fails when nobody follows any more.
+            let _ = self.changes.send(CounterChange {
+                name: name.clone(),
+                value,
+            });
+        }
     }
 }
 
@@ -107,6 +137,7 @@ impl CounterStore for MemoryStore {
         if let Some(visitor) = hit.visitor {
             history.add_visitors(hit.day, [visitor]);
         }
+        self.announce(name, next);
         Ok(next)
     }
 
@@ -140,17 +171,23 @@ impl CounterStore for MemoryStore {
                 rules: counter.rules,
             },
         );
+        self.announce(name, counter.value);
         Ok(true)
     }
 
     async fn set(&self, name: &CounterName, value: i64) -> Result<Option<i64>, StoreError> {
         let now = now_millis();
-        Ok(self.state().counters.get_mut(name).map(|counter| {
+        let mut state = self.state();
+        let old = state.counters.get_mut(name).map(|counter| {
             let old = counter.value;
             counter.value = value;
             counter.updated_at = now;
             old
-        }))
+        });
+        if old.is_some() {
+            self.announce(name, value);
+        }
+        Ok(old)
     }
 
     async fn add(&self, name: &CounterName, amount: i64) -> Result<AddOutcome, StoreError> {
@@ -163,6 +200,7 @@ impl CounterStore for MemoryStore {
             Some(next) => {
                 counter.value = next;
                 counter.updated_at = now;
+                self.announce(name, next);
                 Ok(AddOutcome::Added(next))
             }
             None => Ok(AddOutcome::OutOfRange {
@@ -174,7 +212,11 @@ impl CounterStore for MemoryStore {
     async fn delete(&self, name: &CounterName) -> Result<bool, StoreError> {
         let mut state = self.state();
         state.history.remove(name);
-        Ok(state.counters.remove(name).is_some())
+        let deleted = state.counters.remove(name).is_some();
+        if deleted {
+            self.announce(name, 0);
+        }
+        Ok(deleted)
     }
 
     async fn list(
@@ -217,9 +259,9 @@ impl CounterStore for MemoryStore {
     }
 
     async fn restore(&self, record: &CounterRecord) -> Result<(), StoreError> {
-        self.state()
-            .counters
-            .insert(record.name.clone(), record.clone());
+        let mut state = self.state();
+        state.counters.insert(record.name.clone(), record.clone());
+        self.announce(&record.name, record.value);
         Ok(())
     }
 }
@@ -296,5 +338,37 @@ impl HistoryStore for MemoryStore {
             deleted += 1;
         }
         Ok(deleted)
+    }
+}
+
+#[async_trait]
+impl ChangeFeed for MemoryStore {
+    async fn follow(&self) -> Result<Box<dyn ChangeStream>, StoreError> {
+        Ok(Box::new(MemoryFollower(self.changes.subscribe())))
+    }
+}
+
+/// A follower of the memory store's changes.
+struct MemoryFollower(broadcast::Receiver<CounterChange>);
+
+#[async_trait]
+impl ChangeStream for MemoryFollower {
+    async fn next(&mut self) -> Result<Vec<CounterChange>, StoreError> {
+        let first = match self.0.recv().await {
+            Ok(change) => change,
+            Err(err) => {
+                // Lagged (the changes it missed are gone) or closed (the store is gone).
+                return Err(StoreError::unavailable(
+                    Backend::Memory,
+                    format!("the change feed broke: {err}"),
+                ));
+            }
+        };
+        let mut changes = vec![first];
+        // Whatever else is waiting, without waiting for more.
+        while let Ok(change) = self.0.try_recv() {
+            changes.push(change);
+        }
+        Ok(changes)
     }
 }

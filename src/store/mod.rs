@@ -1,10 +1,11 @@
 //! Where counts live.
 //!
 //! Callers hold one [`Store`]: the facade that bounds every call by the store timeout, checks
-//! input and reports to the metrics, around whichever backend [`open`] chose. Backends
-//! implement the traits of [`capability`]: [`Lifecycle`] (ping, migrate, close) and one trait
-//! per capability ([`CounterStore`], [`HistoryStore`], [`JobQueue`]). The web layer, the commands and the tests do not
-//! know (or care) whether a count sits in PostgreSQL, Redis, an SQLite file or a `HashMap`.
+//! input and reports to the metrics (and every change to the live updates), around whichever
+//! backend [`open`] chose. Backends implement the traits of [`capability`]: [`Lifecycle`]
+//! (ping, migrate, close) and one trait per capability ([`CounterStore`], [`HistoryStore`],
+//! [`JobQueue`], [`ChangeFeed`]). The web layer, the commands and the tests do not know (or
+//! care) whether a count sits in PostgreSQL, Redis, an SQLite file or a `HashMap`.
 //!
 //! Rules every backend follows, because the contract suite in `tests/api/contract.rs` checks
 //! them against all four:
@@ -36,22 +37,25 @@ mod memory;
 mod memory_queue;
 mod name;
 mod postgres;
+mod postgres_feed;
 mod redis;
 mod spec;
 mod sql;
 mod sql_history;
 mod sql_queue;
 mod sqlite;
+mod sqlite_feed;
 mod visitor;
 
 use std::{sync::Arc, time::Duration};
 
-pub use capability::{CounterStore, HistoryStore, JobQueue, Lifecycle};
+pub use capability::{ChangeFeed, ChangeStream, CounterStore, HistoryStore, JobQueue, Lifecycle};
 pub use counter::{
-    AddOutcome, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules, now_millis,
+    AddOutcome, CounterChange, CounterRecord, Listed, NewCounter, TokenHash, UpdateRules,
+    now_millis,
 };
 pub use error::{StoreError, StoreErrorKind};
-pub use facade::{Store, StoreCall, StoreObserver};
+pub use facade::{ChangeSink, Store, StoreCall, StoreObserver};
 pub use history::{DEFAULT_HISTORY_DAYS, History, Hit};
 pub use name::{
     CounterName, DEFAULT_COUNTER, DEFAULT_NAMESPACE, DEFAULT_TICK_COUNTER, MAX_NAME_LEN,
@@ -74,17 +78,18 @@ struct Parts {
     counters: Arc<dyn CounterStore>,
     history: Arc<dyn HistoryStore>,
     queue: Arc<dyn JobQueue>,
+    feed: Arc<dyn ChangeFeed>,
 }
 
 impl Parts {
     /// A backend that is its own lifecycle (Redis).
-    fn of<B: Lifecycle + CounterStore + HistoryStore + JobQueue>(backend: B) -> Parts {
+    fn of<B: Lifecycle + CounterStore + HistoryStore + JobQueue + ChangeFeed>(backend: B) -> Parts {
         let backend = Arc::new(backend);
         Parts::with_lifecycle(backend.clone(), backend)
     }
 
     /// A backend whose lifecycle is a separate object (the SQL backends' shared pool).
-    fn with_lifecycle<B: CounterStore + HistoryStore + JobQueue>(
+    fn with_lifecycle<B: CounterStore + HistoryStore + JobQueue + ChangeFeed>(
         lifecycle: Arc<dyn Lifecycle>,
         backend: Arc<B>,
     ) -> Parts {
@@ -92,7 +97,8 @@ impl Parts {
             lifecycle,
             counters: backend.clone(),
             history: backend.clone(),
-            queue: backend,
+            queue: backend.clone(),
+            feed: backend,
         }
     }
 }
@@ -118,8 +124,9 @@ pub fn open(spec: &StoreSpec, timeout: Duration) -> Result<Store, StoreError> {
             Parts {
                 lifecycle: counters.clone(),
                 history: counters.clone(),
-                counters,
+                counters: counters.clone(),
                 queue: Arc::new(MemoryQueue::default()),
+                feed: counters,
             }
         }
     };

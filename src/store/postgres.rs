@@ -12,13 +12,14 @@
 //! database gives a quick 503 instead of a hung request. Pool, schema and ping are shared with
 //! SQLite in [`super::sql`].
 //!
-//! The job queue's statements are shared with SQLite too, in [`super::sql_queue`].
+//! The job queue's statements are shared with SQLite too, in [`super::sql_queue`]; the
+//! change feed of the live updates (`LISTEN/NOTIFY`) is in [`super::postgres_feed`].
 
 use std::{sync::Arc, time::Duration};
 
 use async_trait::async_trait;
 use sqlx::{
-    Connection, Postgres,
+    Connection, Pool, Postgres,
     migrate::Migrator,
     postgres::{PgConnectOptions, PgPoolOptions},
 };
@@ -62,10 +63,21 @@ const PAGING: PagingSql = PagingSql {
 pub struct PostgresStore {
     /// Also the job queue's ([`super::sql_queue`]).
     pub(super) sql: Arc<SqlPool<Postgres>>,
+    /// One connection, apart from the pool that serves requests, for the change feed's
+    /// `LISTEN` ([`super::postgres_feed`]); made only while the live updates follow changes.
+    pub(super) listener: Pool<Postgres>,
 }
+
+/// How long the listener's connection stays open after nobody follows changes any more.
+const LISTENER_IDLE: Duration = Duration::from_secs(30);
 
 impl PostgresStore {
     pub fn new(options: PgConnectOptions, timeout: Duration) -> Self {
+        let listener = PgPoolOptions::new()
+            .max_connections(1)
+            .acquire_timeout(timeout)
+            .idle_timeout(LISTENER_IDLE)
+            .connect_lazy_with(options.clone());
         let pool = PgPoolOptions::new()
             .max_connections(MAX_CONNECTIONS)
             .acquire_timeout(timeout)
@@ -91,6 +103,7 @@ impl PostgresStore {
                 &MIGRATOR,
                 MigrationLock::Database,
             )),
+            listener,
         }
     }
 }

@@ -35,9 +35,11 @@ impl Backend {
     /// so that the server can keep room for them under the open-file limit.
     pub fn max_open_files(self) -> u64 {
         match self {
-            Backend::Postgres => u64::from(super::postgres::MAX_CONNECTIONS),
-            // A connection reconnecting may briefly overlap the one it replaces.
-            Backend::Redis => 2,
+            // And the change feed's listener, while live streams are open.
+            Backend::Postgres => u64::from(super::postgres::MAX_CONNECTIONS) + 1,
+            // A connection reconnecting may briefly overlap the one it replaces; and the
+            // change feed's subscriber, while live streams are open.
+            Backend::Redis => 3,
             // Each connection opens the database, its write-ahead log and its shared memory.
             Backend::Sqlite => u64::from(super::sqlite::MAX_CONNECTIONS) * 3,
             Backend::Memory => 0,

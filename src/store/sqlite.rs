@@ -16,7 +16,8 @@
 //! `BEGIN IMMEDIATE` transaction: SQLite has one writer at a time, and that transaction is it
 //! from its first statement. Listings page on the primary key, never with an `OFFSET`.
 //!
-//! The job queue's statements are PostgreSQL's, in [`super::sql_queue`].
+//! The job queue's statements are PostgreSQL's, in [`super::sql_queue`]; the change feed of
+//! the live updates (a change table, read every 250 ms) is in [`super::sqlite_feed`].
 
 use std::{sync::Arc, time::Duration};
 
@@ -71,6 +72,8 @@ const PAGING: PagingSql = PagingSql {
 pub struct SqliteStore {
     /// Also the job queue's ([`super::sql_queue`]).
     pub(super) sql: Arc<SqlPool<Sqlite>>,
+    /// The store timeout, bounding the change feed's reads.
+    pub(super) timeout: Duration,
 }
 
 impl SqliteStore {
@@ -114,6 +117,7 @@ impl SqliteStore {
                 &MIGRATOR,
                 MigrationLock::RetryRaces,
             )),
+            timeout,
         })
     }
 }

@@ -34,6 +34,10 @@ pub enum AppError {
     #[error("the request took longer than {}", humantime::format_duration(*after))]
     RequestTimedOut { after: std::time::Duration },
 
+    /// 503 with `Retry-After`: `MAX_STREAMS` live event streams are open in this process.
+    #[error("this server already serves {max} live event streams (MAX_STREAMS)")]
+    TooManyStreams { max: usize },
+
     /// 503: `/hello` was asked for but no PostgreSQL is configured. Not a client mistake and
     /// not transient either, so no `Retry-After`; the message says how to configure it.
     #[error(
@@ -124,6 +128,7 @@ impl AppError {
         match self {
             AppError::Unavailable(_)
             | AppError::RequestTimedOut { .. }
+            | AppError::TooManyStreams { .. }
             | AppError::PostgresNotConfigured => StatusCode::SERVICE_UNAVAILABLE,
             AppError::BadRequest(_) => StatusCode::BAD_REQUEST,
             AppError::Conflict(_) | AppError::AlreadyExists(_) => StatusCode::CONFLICT,
@@ -148,6 +153,7 @@ impl AppError {
         match self {
             AppError::Unavailable(_) => "store_unavailable",
             AppError::RequestTimedOut { .. } => "timeout",
+            AppError::TooManyStreams { .. } => "too_many_streams",
             AppError::PostgresNotConfigured => "postgres_not_configured",
             AppError::BadRequest(_) => "bad_request",
             AppError::Conflict(_) => "conflict",
@@ -185,7 +191,9 @@ impl AppError {
         }
         let retry = matches!(
             self,
-            AppError::Unavailable(_) | AppError::RequestTimedOut { .. }
+            AppError::Unavailable(_)
+                | AppError::RequestTimedOut { .. }
+                | AppError::TooManyStreams { .. }
         );
         let mut message = self.to_string();
         if retry {

@@ -12,7 +12,8 @@
 //! (`STORE_TIMEOUT`); the request deadline is only a backstop for anything else that could hang.
 //!
 //! The counting API lives in `api` (`/api/v1`) and `compat` (CountAPI's and Abacus's routes
-//! at the root, for their clients). Pieces for both, put on their routes where they are built:
+//! at the root, for their clients); `live` is what their live event streams share (the
+//! [`Hub`] behind them is [`crate::live`]'s, handed to the routes as an extension). Pieces for both, put on their routes where they are built:
 //! the rate limiter ([`RateLimiter`], on the methods that count or create) and the
 //! [`ClientIp`] extractor it rests on.
 
@@ -24,6 +25,7 @@ mod counter;
 mod error;
 mod health;
 mod hello;
+mod live;
 mod metrics;
 mod negotiate;
 mod no_head;
@@ -38,7 +40,7 @@ use std::{
 };
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::{Request, State},
     http::HeaderName,
     middleware::{self, Next},
@@ -64,6 +66,7 @@ pub use visitor::{HitVisitor, with_trusted_proxies};
 
 use crate::{
     greeting::Greeter,
+    live::{Hub, LiveObserver, LiveOptions},
     metrics::Metrics,
     store::{CounterName, Store, TokenHash},
 };
@@ -88,14 +91,24 @@ pub struct AppState {
     pub stats: StatsCache,
     /// `JOB_LEASE`: a worker not seen for longer is shown as stale by `GET /api/v1/workers`.
     pub job_lease: Duration,
-    /// Set when the server stops accepting, to end the job event streams.
+    /// Set when the server stops accepting, to end the event streams (jobs, live counts).
     pub shutdown: Shutdown,
 }
 
 static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
-/// The whole application as a `Router`, ready to serve (or to test with `oneshot`).
+/// The whole application as a `Router`, ready to serve (or to test with `oneshot`), with a
+/// live hub of its own at the default settings. `state.store` does not report its changes to
+/// that hub, so the event streams see them through the store's change feed only; the server
+/// builds its hub itself and uses [`router_with`].
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
+    let observer: Arc<dyn LiveObserver> = state.metrics.clone();
+    let hub = Hub::new(state.store.clone(), LiveOptions::default(), Some(observer));
+    router_with(state, request_timeout, hub)
+}
+
+/// The whole application, its event streams served by `hub`.
+pub fn router_with(state: AppState, request_timeout: Duration, hub: Hub) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(counter::router())
@@ -115,6 +128,7 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
         ))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
+        .layer(Extension(hub))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

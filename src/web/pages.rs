@@ -2,10 +2,11 @@
 //!
 //! The frontend (`frontend/`) is plain HTML, CSS and JavaScript with no build step, embedded
 //! in the binary at compile time so that one file is all a deployment needs. The page shows
-//! the current count, which store is in use, a button that counts through `/count`'s JSON
-//! form, the visitor counter's last 30 days as a chart (drawn in the browser from the history
-//! API, `history.js`), the result of the PostgreSQL check, and the Markdown and HTML that
-//! embed a counter's badge (built in the browser, `badge.js`). `/jobs` is the jobs dashboard (`jobs.html`,
+//! the current count, kept live by the visitor counter's event stream (`app.js`, with a
+//! "live"/"reconnecting" state), which store is in use, a button that counts through
+//! `/count`'s JSON form, the visitor counter's last 30 days as a chart (drawn in the browser
+//! from the history API, `history.js`), the result of the PostgreSQL check, and the Markdown
+//! and HTML that embed a counter's badge (built in the browser, `badge.js`). `/jobs` is the jobs dashboard (`jobs.html`,
 //! `jobs.js`): static, since everything on it needs the admin token, which the page asks for
 //! and sends with its API calls. No script or style is inline, so the pages work under a
 //! Content-Security-Policy without `'unsafe-inline'`.

@@ -508,6 +508,7 @@ fn help_documents_every_variable() {
         "ADMIN_TOKEN",
         "IMPORT_LIMIT",
         "HISTORY_DAYS",
+        "MAX_STREAMS",
     ] {
         // clap prints `[env: NAME=]`, or `[env: NAME]` where values are hidden.
         let documented = help.contains(&format!("[env: {variable}="))

@@ -1046,6 +1046,7 @@ async fn other_methods_and_paths_get_tallys_own_405_and_404() {
         (Method::POST, "/create"),
         (Method::POST, "/get/site.example/home"),
         (Method::DELETE, "/info/site.example/home"),
+        (Method::POST, "/stream/site.example/home"),
     ] {
         let reply = app.request(method.clone(), path, &[], Body::Empty).await;
         assert_eq!(
@@ -1055,12 +1056,7 @@ async fn other_methods_and_paths_get_tallys_own_405_and_404() {
         );
         assert_eq!(reply.json()["error"], json!("method_not_allowed"));
     }
-    for path in [
-        "/hit",
-        "/create/",
-        "/hit/a/b/c/d",
-        "/stream/site.example/home",
-    ] {
+    for path in ["/hit", "/create/", "/hit/a/b/c/d", "/stream/site.example"] {
         let reply = app.get(path).await;
         assert_eq!(reply.status, StatusCode::NOT_FOUND, "{path}");
         assert_eq!(reply.json()["error"], json!("not_found"));

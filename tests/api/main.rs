@@ -9,6 +9,7 @@
 //!   visitors, retention), every backend, through the `Store` facade.
 //! - `history_api`: the history routes over HTTP, the page's chart data, and what a visitor
 //!   leaves in the raw stores and the log (nothing).
+//! - `feed_contract`: the change feed's contract (what the live counts follow), every backend.
 //! - `jobs_crash`: `tally worker` SIGKILLed mid-copy and taken over, SIGTERM, its settings.
 //! - `jobs_worker`: the job worker and every kind of job, in-process, every backend.
 //! - `jobs_api`: the jobs API and the dashboard's page, with the test playing the worker.
@@ -22,6 +23,8 @@
 //! - `binary`: the `tally` executable itself: configuration, exit codes, persistence,
 //!   graceful shutdown, `tick`, `migrate`, `healthcheck`.
 //! - `compose`: the container files, checked statically and rehearsed natively.
+//! - `live`: the live event streams: replicas on every store, coalescing, keep-alive,
+//!   `MAX_STREAMS`, 1,000 streams leaving nothing behind, the feeds surviving a restart.
 //! - `slow_clients`: header and keep-alive timeouts, the connection cap, SIGTERM with slow
 //!   clients attached, the open-file limit; with real sockets.
 //!
@@ -43,6 +46,7 @@ mod compose;
 mod contract;
 mod counting_api;
 mod export_import;
+mod feed_contract;
 mod helpers;
 mod history_api;
 mod history_contract;
@@ -52,6 +56,7 @@ mod jobs_api;
 mod jobs_crash;
 mod jobs_worker;
 mod limits;
+mod live;
 mod openapi;
 mod servers;
 mod slow_clients;

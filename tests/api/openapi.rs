@@ -50,6 +50,7 @@ async fn the_document_is_served_and_matches_its_snapshot() {
         "/api/v1/counters/{namespace}/{key}/add",
         "/api/v1/counters/{namespace}/{key}/badge.svg",
         "/api/v1/counters/{namespace}/{key}/pixel.gif",
+        "/api/v1/counters/{namespace}/{key}/events",
         "/api/v1/export",
         "/api/v1/import",
         "/api/v1/stats",

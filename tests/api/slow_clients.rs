@@ -258,7 +258,7 @@ async fn a_later_head_sent_in_part_gets_408_after_header_timeout() {
 
 /// Raises this test process's open-file soft limit to at least `needed`; the in-process
 /// server's connections count against it too.
-fn raise_open_files(needed: u64) {
+pub(crate) fn raise_open_files(needed: u64) {
     let mut limit = libc::rlimit {
         rlim_cur: 0,
         rlim_max: 0,

@@ -42,15 +42,16 @@ function sleep(ms) {
 
 /**
  * Starts tally in `cwd`, with `env` added to its minimal environment, and resolves once
- * `/healthz` answers 200. The result has `origin` (`http://127.0.0.1:PORT`), `log()` (what
+ * `/healthz` answers 200. `port` is a free one unless given (to start tally again where a
+ * page expects it). The result has `origin` (`http://127.0.0.1:PORT`), `port`, `log()` (what
  * tally printed) and `stop()`.
  */
-export async function startTally(cwd, env = {}) {
+export async function startTally(cwd, env = {}, { port: wanted } = {}) {
   const binary = tallyBinary();
   if (!existsSync(binary)) {
     throw new Error(`${binary} is missing: run \`cargo build\` first`);
   }
-  const port = await freePort();
+  const port = wanted ?? (await freePort());
   const origin = `http://127.0.0.1:${port}`;
   const child = spawn(binary, [], {
     cwd,
@@ -77,6 +78,7 @@ export async function startTally(cwd, env = {}) {
 
   const tally = {
     origin,
+    port,
     log: () => output,
     async stop() {
       if (exited) {

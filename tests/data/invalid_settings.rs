@@ -119,4 +119,6 @@
     (&[("HISTORY_DAYS", "0")], "HISTORY_DAYS", "from 1 to 3660"),
     (&[("HISTORY_DAYS", "3661")], "HISTORY_DAYS", "from 1 to 3660"),
     (&[("HISTORY_DAYS", "a year")], "HISTORY_DAYS", "from 1 to 3660"),
+    (&[("MAX_STREAMS", "0")], "MAX_STREAMS", "at least 1"),
+    (&[("MAX_STREAMS", "lots")], "MAX_STREAMS", "at least 1"),
 ]

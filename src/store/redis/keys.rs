@@ -72,6 +72,12 @@ pub fn salt_key(day: i64) -> String {
     format!("tally:salt:{}", utc_date(day))
 }
 
+/// The pub/sub channel the scripts announce changes on, for the database `db`: pub/sub is
+/// shared by every database of a server, so the number keeps two tallies on one Redis apart.
+pub fn changes_channel(db: i64) -> String {
+    format!("tally:changes:{db}")
+}
+
 /// A fresh entry id: 32 hexadecimal digits, never used before (a random UUID).
 pub fn new_entry() -> String {
     uuid::Uuid::new_v4().simple().to_string()

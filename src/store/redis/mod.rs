@@ -14,7 +14,8 @@
 //! | `tally:salt:YYYY-MM-DD` | string | the day's 32-byte salt, shared by every tally; expires 5 minutes after the day |
 //!
 //! The names live in [`keys`], the scripts in [`scripts`]. The job queue keeps its own keys,
-//! all under one hash tag; [`queue`] describes them.
+//! all under one hash tag; [`queue`] describes them. Every script that changes a counter
+//! publishes its new value, which the live updates of every replica follow ([`feed`]).
 //!
 //! **Ready for Redis Cluster.** Both keys of a counter carry `K` as their hash tag (`K` has no
 //! braces, so the slot of `K` is the slot of `{K}`), and each operation is one script over
@@ -83,6 +84,7 @@
 //! store swaps in a fresh manager: fixing the password in Redis is then enough, as fixing a
 //! network is, and tally needs no restart.
 
+mod feed;
 mod history;
 mod indexed;
 mod keys;
@@ -117,12 +119,15 @@ pub struct RedisStore {
     manager: Mutex<ConnectionManager>,
     scripts: Scripts,
     queue_scripts: QueueScripts,
+    /// Where the scripts announce changes ([`feed`]).
+    changes_channel: String,
 }
 
 impl RedisStore {
     /// Prepares the connection manager without connecting. Must be called inside a Tokio
     /// runtime (the manager spawns its housekeeping task).
     pub fn new(info: ConnectionInfo, timeout: Duration) -> Result<Self, StoreError> {
+        let changes_channel = keys::changes_channel(info.redis_settings().db());
         let client = Client::open(info).map_err(|err| StoreError::failed(Backend::Redis, err))?;
         // Each connect attempt and each command is bounded by the store timeout. Two quick
         // retries ride over a restart; a longer outage is reported (503) instead of retried,
@@ -139,8 +144,9 @@ impl RedisStore {
             client,
             config,
             manager: Mutex::new(manager),
-            scripts: Scripts::new(),
+            scripts: Scripts::new(&changes_channel),
             queue_scripts: QueueScripts::new(),
+            changes_channel,
         })
     }
 

@@ -24,6 +24,10 @@
 //! already added to the index as their last argument, or `''`: then they answer `unindexed`
 //! and change nothing, and the caller adds an entry and runs them again (see `indexed.rs`).
 //!
+//! Every script that changes a value announces it (`announce`, a `PUBLISH` of `value K` on
+//! the changes channel, see `feed.rs`) once it can no longer fail, so a change and its
+//! announcement are one step, and announcing costs no round trip.
+//!
 //! Every reply is an array: a status, `'1'` if the script stored the entry it was given (so the
 //! caller must keep it in the index) or `'0'` (so the caller removes it), then what the
 //! operation returns.
@@ -35,7 +39,12 @@ use crate::store::UpdateRules;
 /// Writes a fresh meta hash over any old one: `write_meta(created, updated, owner,
 /// enable_reset, lower_bound, upper_bound, entry)`, `owner` `''` for none. `HIT_RULES` are
 /// [`UpdateRules::HIT_CREATED`], for counters created by a hit or first seen by tally.
+/// `announce(value)` publishes the counter's new value on `CHANGES`, the changes channel.
 const PRELUDE: &str = r"
+local function announce(value)
+  redis.call('PUBLISH', CHANGES, value .. ' ' .. KEYS[1])
+end
+
 local function write_meta(created, updated, owner, enable_reset, lower, upper, entry)
   local fields = {'created', created, 'updated', updated, 'enable_reset', enable_reset,
     'lower_bound', lower, 'upper_bound', upper, 'entry', entry}
@@ -104,6 +113,7 @@ if redis.call('HSETNX', KEYS[5], date, day) == 1 then
   redis.call('EXPIREAT', KEYS[5], expire_at, 'GT')
 end
 local count = redis.call('GET', KEYS[1])
+announce(count)
 if entry and existed then
   redis.call('HSET', KEYS[2], 'updated', now)
   return {'counted', '0', count}
@@ -129,6 +139,7 @@ if not entry then
 end
 redis.call('SET', KEYS[1], ARGV[1])
 write_meta(ARGV[2], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], entry)
+announce(ARGV[1])
 return {'created', used}
 ";
 
@@ -142,6 +153,7 @@ if not old then return {'missing', '0'} end
 if not entry and given == '' then return {'unindexed', '0'} end
 if not is_count(old) then return redis.error_reply('ERR value is not an integer or out of range') end
 redis.call('SET', KEYS[1], value, 'KEEPTTL')
+announce(value)
 if entry then
   redis.call('HSET', KEYS[2], 'updated', now)
   return {'set', '0', old}
@@ -170,6 +182,7 @@ if counted < 0 then
   return {'out_of_range', '0', old}
 end
 local count = redis.call('GET', KEYS[1])
+announce(count)
 if entry then
   redis.call('HSET', KEYS[2], 'updated', now)
   return {'added', '0', count}
@@ -192,7 +205,10 @@ for _, date in ipairs(days) do
   redis.call('DEL', ARGV[1] .. date, ARGV[2] .. date)
 end
 redis.call('DEL', KEYS[3])
-if existed then return {'deleted', '0', entry} end
+if existed then
+  announce('0')
+  return {'deleted', '0', entry}
+end
 return {'missing', '0', entry}
 ";
 
@@ -209,6 +225,7 @@ if not entry then
 end
 redis.call('SET', KEYS[1], ARGV[1])
 write_meta(ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], entry)
+announce(ARGV[1])
 return {'restored', used}
 ";
 
@@ -247,10 +264,11 @@ pub struct Scripts {
 }
 
 impl Scripts {
-    pub fn new() -> Scripts {
+    /// The scripts, announcing changes on `changes_channel` (letters, digits and `:` only).
+    pub fn new(changes_channel: &str) -> Scripts {
         let rules = UpdateRules::HIT_CREATED;
         let prelude = format!(
-            "local HIT_RULES = {{'{}', '{}', '{}'}}\n{PRELUDE}",
+            "local HIT_RULES = {{'{}', '{}', '{}'}}\nlocal CHANGES = '{changes_channel}'\n{PRELUDE}",
             u8::from(rules.enable_reset),
             rules.lower_bound,
             rules.upper_bound

@@ -3,7 +3,7 @@
 //! (`stats`), a counter's days in any time zone (`history`), and moving every counter out and
 //! in (`export`, `import`, with the line format in
 //! `counter_line`, the import's line reading in `line_splitter` and its body's limits in
-//! `limited_body`); background jobs and their workers (`jobs`). JSON in and out; every
+//! `limited_body`); a counter's live event stream (`live_events`); background jobs and their workers (`jobs`). JSON in and out; every
 //! error is `{"error": code, "message": text}`, the framework's own (unknown route, wrong
 //! method, a body too large or not JSON) included.
 //!
@@ -21,6 +21,7 @@ mod import;
 mod jobs;
 mod limited_body;
 pub(crate) mod line_splitter;
+mod live_events;
 pub mod openapi;
 mod schema;
 mod stats;
@@ -88,6 +89,12 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         .route(
             "/api/v1/counters/{namespace}/{key}/history.svg",
             get(history::chart),
+        )
+        // Public like reading the value, so not rate-limited; `MAX_STREAMS` bounds the
+        // streams. Under the deadline, which bounds the answer's head, not the stream.
+        .route(
+            "/api/v1/counters/{namespace}/{key}/events",
+            get(live_events::events),
         )
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/stats", get(stats::stats))

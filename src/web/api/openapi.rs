@@ -13,7 +13,7 @@ use utoipa::{
     openapi::security::{Http, HttpAuthScheme, SecurityScheme},
 };
 
-use super::{counters, export, history, images, import, jobs, stats};
+use super::{counters, export, history, images, import, jobs, live_events, stats};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -29,6 +29,7 @@ use super::{counters, export, history, images, import, jobs, stats};
         counters::hit,
         counters::add,
         counters::list,
+        live_events::events,
         images::badge,
         images::pixel,
         history::history,

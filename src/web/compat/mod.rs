@@ -11,6 +11,7 @@
 //!
 //! - [`countapi`]: CountAPI's routes, and the shared `hit`, `get`, `info`;
 //! - [`abacus`]: Abacus's `create` and its token routes; [`shield`]: its SVG badges;
+//!   [`stream`]: its live event stream;
 //! - [`names`] and [`placeholders`]: the counter a request names (`:HOST:`, `:PATHNAME:`);
 //! - [`reply`]: query reading and how every answer is finished (JSONP, `X-Path`, caching);
 //! - [`stats`]: the figures of `/stats`.
@@ -28,6 +29,7 @@ mod placeholders;
 mod reply;
 mod shield;
 mod stats;
+mod stream;
 
 use std::sync::Arc;
 
@@ -87,5 +89,7 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         .route("/info/{key}", get(countapi::info))
         .route("/info/{namespace}/{key}", get(countapi::info))
         .route("/stats", get(countapi::stats))
+        // Public like `/get`, so not rate-limited; `MAX_STREAMS` bounds the streams.
+        .route("/stream/{namespace}/{key}", get(stream::stream))
         .route_layer(middleware::from_fn_with_state(stats, stats::count_request))
 }

@@ -70,6 +70,8 @@ pub enum Answer {
     Json(StatusCode, Value),
     /// An SVG badge, 200.
     Svg(String),
+    /// A response made elsewhere (the event stream of `/stream`), only given `X-Path`.
+    Response(Response),
 }
 
 /// Why a route did not do what was asked.
@@ -198,6 +200,7 @@ impl Reply {
                 );
                 response
             }
+            Answer::Response(response) => response,
             Answer::Json(status, mut body) => match &self.callback {
                 None => (status, Json(body)).into_response(),
                 Some(callback) => {
