@@ -34,6 +34,8 @@ const AUTH: &[(&str, &str)] = &[("authorization", "Bearer the-live-admin-token")
 const ACROSS_REPLICAS: Duration = Duration::from_secs(1);
 /// Room on a busy 2-core machine for what is not a promise.
 const PATIENCE: Duration = Duration::from_secs(10);
+/// Tasks the runtime may run beyond the count before the streams (see its use).
+const SLACK_TASKS: usize = 4;
 
 /// One thing read from a stream.
 #[derive(Debug, Clone, PartialEq)]
@@ -542,13 +544,15 @@ async fn a_thousand_streams_leave_nothing_behind() {
         gauge(&app, "live_streams").await,
         gauge(&app, "live_counters_watched").await
     );
+    // A few tasks of the test's own HTTP connections may come and go under load (a pooled
+    // connection replaced); a task per stream left behind would be a thousand.
     let settled = eventually(PATIENCE, || async {
-        runtime.num_alive_tasks() <= tasks_before
+        runtime.num_alive_tasks() <= tasks_before + SLACK_TASKS
     })
     .await;
     assert!(
         settled,
-        "{} tasks alive, {tasks_before} before the streams",
+        "{} tasks alive, {tasks_before} before the streams (+{SLACK_TASKS} allowed)",
         runtime.num_alive_tasks()
     );
     // And the counters still stream afresh.
