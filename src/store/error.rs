@@ -72,6 +72,28 @@ impl StoreError {
         )
     }
 
+    /// The same error again (kind, backend and message), for each of the requests of a batch
+    /// that failed together; the cause is kept as its text.
+    pub fn duplicate(&self) -> StoreError {
+        match self {
+            StoreError::Unavailable { backend, cause } => {
+                StoreError::unavailable(*backend, cause.to_string())
+            }
+            StoreError::TimedOut { backend, after } => StoreError::TimedOut {
+                backend: *backend,
+                after: *after,
+            },
+            StoreError::InvalidInput(message) => StoreError::InvalidInput(message.clone()),
+            StoreError::Overflow { name, by } => StoreError::Overflow {
+                name: name.clone(),
+                by: *by,
+            },
+            StoreError::Failed { backend, cause } => {
+                StoreError::failed(*backend, cause.to_string())
+            }
+        }
+    }
+
     pub fn invalid_input(message: impl Into<String>) -> Self {
         StoreError::InvalidInput(message.into())
     }

@@ -27,6 +27,7 @@
 //! that callers can choose a status code (or a log line) without matching on strings.
 
 pub mod capability;
+mod coalesce;
 mod counter;
 mod error;
 mod facade;

@@ -1,0 +1,403 @@
+//! Group commit: increments that arrive while the store is busy are coalesced into one store
+//! operation per counter, and each waiting request gets its own value from the range the
+//! operation returns.
+//!
+//! Why: on PostgreSQL with `synchronous_commit = on`, every commit waits for a WAL flush, and
+//! one row can take only a few thousand commits a second; SQLite has one writer. Adding 40 to
+//! a counter costs the same as adding 1, so the requests that queue up during one commit are
+//! served by the next commit together.
+//!
+//! How, without a timer: at most [`Coalescer::new`]'s `in_flight` batches run at once. A
+//! request that finds a free slot starts a batch at once with everything queued (a lone
+//! request, on a quiet server, is sent at once: no added latency). A request that finds every
+//! slot busy joins the queue, and the batch that finishes next takes the whole queue with it.
+//! So batches grow exactly as large as the store is slow.
+//!
+//! Within a batch, the increments of one counter become one increment by their sum. If the
+//! store answers `v` for a counter incremented by `n` in the batch, the batch's requests for
+//! that counter get `v - n + 1`, …, `v` in the order they arrived: every value is handed out
+//! once, and the total is exact. Counters of one batch are sent in name order, so two batches
+//! running at once lock rows in the same order and cannot deadlock.
+//!
+//! A batch that fails fails every request in it with the store's error: the outcome of each is
+//! unknown (the statement may have committed before the connection broke), and, like a single
+//! increment, none is retried.
+
+use std::{
+    collections::BTreeMap,
+    future::Future,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+};
+
+use tokio::sync::oneshot;
+
+use super::{Backend, CounterName, StoreError};
+
+/// One counter's share of a batch: the sum of its increments.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Increment<E> {
+    pub name: CounterName,
+    pub by: i64,
+    /// What each request brought along (e.g. its visitor), in arrival order.
+    pub extras: Vec<E>,
+}
+
+/// Runs one batch: the counters in name order; answers each counter's new value, in the same
+/// order.
+pub type RunBatch<E> = Arc<
+    dyn Fn(Vec<Increment<E>>) -> Pin<Box<dyn Future<Output = Result<Vec<i64>, StoreError>> + Send>>
+        + Send
+        + Sync,
+>;
+
+struct Waiting<E> {
+    name: CounterName,
+    by: i64,
+    extra: E,
+    reply: oneshot::Sender<Result<i64, StoreError>>,
+}
+
+struct Queue<E> {
+    waiting: Vec<Waiting<E>>,
+    running: usize,
+}
+
+pub struct Coalescer<E> {
+    backend: Backend,
+    queue: Arc<Mutex<Queue<E>>>,
+    in_flight: usize,
+    run: RunBatch<E>,
+}
+
+impl<E> Clone for Coalescer<E> {
+    fn clone(&self) -> Self {
+        Coalescer {
+            backend: self.backend,
+            queue: self.queue.clone(),
+            in_flight: self.in_flight,
+            run: self.run.clone(),
+        }
+    }
+}
+
+impl<E: Send + 'static> Coalescer<E> {
+    /// Runs batches on `backend` with `run`, at most `in_flight` (at least 1) at once.
+    pub fn new(backend: Backend, in_flight: usize, run: RunBatch<E>) -> Coalescer<E> {
+        Coalescer {
+            backend,
+            queue: Arc::new(Mutex::new(Queue {
+                waiting: Vec::new(),
+                running: 0,
+            })),
+            in_flight: in_flight.max(1),
+            run,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Queue<E>> {
+        // Every critical section is a push or a take of the queue: nothing half done to find.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Adds `by` to `name` in the next batch; the value this request got.
+    pub async fn increment(&self, name: CounterName, by: i64, extra: E) -> Result<i64, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        let start = {
+            let mut queue = self.lock();
+            queue.waiting.push(Waiting {
+                name,
+                by,
+                extra,
+                reply,
+            });
+            if queue.running < self.in_flight {
+                queue.running += 1;
+                Some(std::mem::take(&mut queue.waiting))
+            } else {
+                None
+            }
+        };
+        if let Some(batch) = start {
+            // The batch runs in a task of its own: a caller that gives up (its request timed
+            // out, its client left) must not abandon the others' increments half way.
+            tokio::spawn(self.clone().drive(batch));
+        }
+        match answer.await {
+            Ok(result) => result,
+            // Only if the batch's task panicked: the outcome is unknown, like a lost connection.
+            Err(_) => Err(StoreError::failed(
+                self.backend,
+                "the batch of increments stopped before it was answered; it may or may not have been applied",
+            )),
+        }
+    }
+
+    /// Runs `batch`, then every batch that queued up meanwhile, until the queue is empty.
+    async fn drive(self, mut batch: Vec<Waiting<E>>) {
+        loop {
+            self.run_one(batch).await;
+            let mut queue = self.lock();
+            if queue.waiting.is_empty() {
+                queue.running -= 1;
+                return;
+            }
+            batch = std::mem::take(&mut queue.waiting);
+        }
+    }
+
+    async fn run_one(&self, batch: Vec<Waiting<E>>) {
+        // Group by counter (name order), keeping each counter's requests in arrival order.
+        let mut groups: BTreeMap<CounterName, Vec<Waiting<E>>> = BTreeMap::new();
+        for waiting in batch {
+            groups
+                .entry(waiting.name.clone())
+                .or_default()
+                .push(waiting);
+        }
+        let mut increments = Vec::with_capacity(groups.len());
+        let mut replies = Vec::with_capacity(groups.len());
+        for (name, waiting) in groups {
+            let sum = waiting
+                .iter()
+                .try_fold(0i64, |sum, request| sum.checked_add(request.by));
+            let Some(by) = sum else {
+                // Amounts that together pass the largest count cannot all be applied: each is
+                // refused, as one increment past it is, and nothing changes.
+                for request in waiting {
+                    let _ = request.reply.send(Err(StoreError::Overflow {
+                        name: name.to_string(),
+                        by: request.by,
+                    }));
+                }
+                continue;
+            };
+            let mut extras = Vec::with_capacity(waiting.len());
+            let mut senders = Vec::with_capacity(waiting.len());
+            for request in waiting {
+                extras.push(request.extra);
+                senders.push((request.by, request.reply));
+            }
+            increments.push(Increment {
+                name: name.clone(),
+                by,
+                extras,
+            });
+            replies.push((by, senders));
+        }
+        if increments.is_empty() {
+            return;
+        }
+        let result = (self.run)(increments).await;
+        match result {
+            Ok(values) => {
+                for ((total, senders), value) in replies.into_iter().zip(values) {
+                    // The batch's share of this counter ends at `value`: hand out the range in
+                    // arrival order.
+                    let mut next = value - total;
+                    for (by, reply) in senders {
+                        next += by;
+                        let _ = reply.send(Ok(next));
+                    }
+                }
+            }
+            Err(err) => {
+                for (_, senders) in replies {
+                    for (_, reply) in senders {
+                        let _ = reply.send(Err(err.duplicate()));
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, time::Duration};
+
+    use tokio::sync::Notify;
+
+    use super::*;
+
+    type Log = Arc<Mutex<Vec<Vec<(String, i64)>>>>;
+
+    /// A store of counters in a map that takes `delay` per batch, logs every batch, fails a
+    /// batch holding a counter named `fail`, and waits for `gate` when given.
+    fn coalescer(
+        delay: Duration,
+        in_flight: usize,
+        gate: Option<Arc<Notify>>,
+    ) -> (Coalescer<u32>, Log) {
+        let counts = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
+        let log: Log = Arc::default();
+        let batches = log.clone();
+        let run: RunBatch<u32> = Arc::new(move |increments: Vec<Increment<u32>>| {
+            let counts = counts.clone();
+            let batches = batches.clone();
+            let gate = gate.clone();
+            Box::pin(async move {
+                if let Some(gate) = gate {
+                    gate.notified().await;
+                }
+                tokio::time::sleep(delay).await;
+                batches.lock().expect("log").push(
+                    increments
+                        .iter()
+                        .map(|i| (i.name.to_string(), i.by))
+                        .collect(),
+                );
+                if increments.iter().any(|i| i.name.key().as_str() == "failing") {
+                    return Err(StoreError::unavailable(Backend::Memory, "connection reset"));
+                }
+                let mut counts = counts.lock().expect("counts");
+                Ok(increments
+                    .iter()
+                    .map(|i| {
+                        let value = counts.entry(i.name.to_string()).or_default();
+                        *value += i.by;
+                        *value
+                    })
+                    .collect())
+            })
+        });
+        (Coalescer::new(Backend::Memory, in_flight, run), log)
+    }
+
+    fn name(text: &str) -> CounterName {
+        CounterName::parse(text).expect("valid")
+    }
+
+    #[tokio::test]
+    async fn a_lone_increment_is_sent_at_once_on_its_own() {
+        let (coalescer, log) = coalescer(Duration::ZERO, 1, None);
+        assert_eq!(
+            coalescer.increment(name("nsp/one"), 1, 0).await.expect("ok"),
+            1
+        );
+        assert_eq!(
+            coalescer.increment(name("nsp/one"), 2, 0).await.expect("ok"),
+            3
+        );
+        assert_eq!(
+            *log.lock().expect("log"),
+            vec![
+                vec![("nsp/one".to_owned(), 1)],
+                vec![("nsp/one".to_owned(), 2)]
+            ]
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn parallel_increments_share_batches_and_get_each_value_once() {
+        let (coalescer, log) = coalescer(Duration::from_millis(2), 2, None);
+        let tasks: Vec<_> = (0..1000)
+            .map(|_| {
+                let coalescer = coalescer.clone();
+                tokio::spawn(async move { coalescer.increment(name("nsp/hot"), 1, 0).await })
+            })
+            .collect();
+        let mut values = Vec::new();
+        for task in tasks {
+            values.push(task.await.expect("task").expect("increment"));
+        }
+        values.sort_unstable();
+        assert_eq!(values, (1..=1000).collect::<Vec<i64>>());
+        let batches = log.lock().expect("log").len();
+        assert!(batches < 500, "{batches} batches for 1000 increments");
+    }
+
+    #[tokio::test]
+    async fn a_batch_hands_out_values_in_arrival_order_and_counters_in_name_order() {
+        let gate = Arc::new(Notify::new());
+        let (coalescer, log) = coalescer(Duration::ZERO, 1, Some(gate.clone()));
+        // The first request takes the only slot and waits at the gate; the rest queue up.
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.increment(name("nsp/zeta"), 1, 0).await }
+        });
+        tokio::task::yield_now().await;
+        let mut queued = Vec::new();
+        for (counter, by) in [
+            ("nsp/zeta", 2),
+            ("nsp/alpha", 1),
+            ("nsp/zeta", 3),
+            ("nsp/alpha", 4),
+        ] {
+            let coalescer = coalescer.clone();
+            queued.push(tokio::spawn(async move {
+                coalescer.increment(name(counter), by, 0).await
+            }));
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        assert_eq!(first.await.expect("task").expect("ok"), 1);
+        gate.notify_one();
+        let mut values = Vec::new();
+        for task in queued {
+            values.push(task.await.expect("task").expect("ok"));
+        }
+        // zeta: 1, then +2 → 3, +3 → 6; alpha: +1 → 1, +4 → 5.
+        assert_eq!(values, [3, 1, 6, 5]);
+        assert_eq!(
+            log.lock().expect("log")[1],
+            vec![("nsp/alpha".to_owned(), 5), ("nsp/zeta".to_owned(), 5)]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_batch_fails_each_of_its_requests_and_the_next_batch_runs() {
+        let gate = Arc::new(Notify::new());
+        let (coalescer, _log) = coalescer(Duration::ZERO, 1, Some(gate.clone()));
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.increment(name("nsp/okay"), 1, 0).await }
+        });
+        tokio::task::yield_now().await;
+        let mut doomed = Vec::new();
+        for counter in ["nsp/okay", "nsp/failing", "nsp/other"] {
+            let coalescer = coalescer.clone();
+            doomed.push(tokio::spawn(async move {
+                coalescer.increment(name(counter), 1, 0).await
+            }));
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        assert_eq!(first.await.expect("task").expect("ok"), 1);
+        gate.notify_one();
+        for task in doomed {
+            let err = task.await.expect("task").expect_err("the batch failed");
+            assert!(err.is_transient(), "{err}");
+        }
+        gate.notify_one();
+        assert_eq!(
+            coalescer.increment(name("nsp/okay"), 1, 0).await.expect("ok"),
+            2
+        );
+    }
+
+    #[tokio::test]
+    async fn amounts_that_together_overflow_are_refused() {
+        let gate = Arc::new(Notify::new());
+        let (coalescer, _log) = coalescer(Duration::ZERO, 1, Some(gate.clone()));
+        let first = tokio::spawn({
+            let coalescer = coalescer.clone();
+            async move { coalescer.increment(name("nsp/big"), 1, 0).await }
+        });
+        tokio::task::yield_now().await;
+        let mut big = Vec::new();
+        for _ in 0..2 {
+            let coalescer = coalescer.clone();
+            big.push(tokio::spawn(async move {
+                coalescer.increment(name("nsp/big"), i64::MAX - 5, 0).await
+            }));
+            tokio::task::yield_now().await;
+        }
+        gate.notify_one();
+        first.await.expect("task").expect("ok");
+        for task in big {
+            let err = task.await.expect("task").expect_err("overflow");
+            assert_eq!(err.kind(), crate::store::StoreErrorKind::Overflow);
+        }
+    }
+}
