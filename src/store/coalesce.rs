@@ -25,6 +25,7 @@
 
 use std::{
     collections::BTreeMap,
+    fmt::Display,
     future::Future,
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
@@ -32,45 +33,45 @@ use std::{
 
 use tokio::sync::oneshot;
 
-use super::{Backend, CounterName, StoreError};
+use super::{Backend, StoreError};
 
-/// One counter's share of a batch: the sum of its increments.
+/// One counter's share of a batch: the sum of its increments. `K` names the counter, with
+/// whatever else must be equal for increments to be summed (the facade adds the quarter-hour
+/// the hits are recorded in).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Increment<E> {
-    pub name: CounterName,
+pub struct Increment<K, E> {
+    pub key: K,
     pub by: i64,
     /// What each request brought along (e.g. its visitor), in arrival order.
     pub extras: Vec<E>,
 }
 
-/// Runs one batch: the counters in name order; answers each counter's new value, in the same
-/// order.
-pub type RunBatch<E> = Arc<
-    dyn Fn(Vec<Increment<E>>) -> Pin<Box<dyn Future<Output = Result<Vec<i64>, StoreError>> + Send>>
-        + Send
-        + Sync,
->;
+/// The future of one batch: each counter's new value (or why not), in the batch's order.
+pub type BatchFuture = Pin<Box<dyn Future<Output = Vec<Result<i64, StoreError>>> + Send>>;
 
-struct Waiting<E> {
-    name: CounterName,
+/// Runs one batch, its counters in key order.
+pub type RunBatch<K, E> = Arc<dyn Fn(Vec<Increment<K, E>>) -> BatchFuture + Send + Sync>;
+
+struct Waiting<K, E> {
+    key: K,
     by: i64,
     extra: E,
     reply: oneshot::Sender<Result<i64, StoreError>>,
 }
 
-struct Queue<E> {
-    waiting: Vec<Waiting<E>>,
+struct Queue<K, E> {
+    waiting: Vec<Waiting<K, E>>,
     running: usize,
 }
 
-pub struct Coalescer<E> {
+pub struct Coalescer<K, E> {
     backend: Backend,
-    queue: Arc<Mutex<Queue<E>>>,
+    queue: Arc<Mutex<Queue<K, E>>>,
     in_flight: usize,
-    run: RunBatch<E>,
+    run: RunBatch<K, E>,
 }
 
-impl<E> Clone for Coalescer<E> {
+impl<K, E> Clone for Coalescer<K, E> {
     fn clone(&self) -> Self {
         Coalescer {
             backend: self.backend,
@@ -81,9 +82,13 @@ impl<E> Clone for Coalescer<E> {
     }
 }
 
-impl<E: Send + 'static> Coalescer<E> {
+impl<K, E> Coalescer<K, E>
+where
+    K: Ord + Clone + Display + Send + 'static,
+    E: Send + 'static,
+{
     /// Runs batches on `backend` with `run`, at most `in_flight` (at least 1) at once.
-    pub fn new(backend: Backend, in_flight: usize, run: RunBatch<E>) -> Coalescer<E> {
+    pub fn new(backend: Backend, in_flight: usize, run: RunBatch<K, E>) -> Coalescer<K, E> {
         Coalescer {
             backend,
             queue: Arc::new(Mutex::new(Queue {
@@ -95,18 +100,18 @@ impl<E: Send + 'static> Coalescer<E> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Queue<E>> {
+    fn lock(&self) -> MutexGuard<'_, Queue<K, E>> {
         // Every critical section is a push or a take of the queue: nothing half done to find.
         self.queue.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Adds `by` to `name` in the next batch; the value this request got.
-    pub async fn increment(&self, name: CounterName, by: i64, extra: E) -> Result<i64, StoreError> {
+    /// Adds `by` to the counter `key` in the next batch; the value this request got.
+    pub async fn increment(&self, key: K, by: i64, extra: E) -> Result<i64, StoreError> {
         let (reply, answer) = oneshot::channel();
         let start = {
             let mut queue = self.lock();
             queue.waiting.push(Waiting {
-                name,
+                key,
                 by,
                 extra,
                 reply,
@@ -134,7 +139,7 @@ impl<E: Send + 'static> Coalescer<E> {
     }
 
     /// Runs `batch`, then every batch that queued up meanwhile, until the queue is empty.
-    async fn drive(self, mut batch: Vec<Waiting<E>>) {
+    async fn drive(self, mut batch: Vec<Waiting<K, E>>) {
         loop {
             self.run_one(batch).await;
             let mut queue = self.lock();
@@ -146,18 +151,15 @@ impl<E: Send + 'static> Coalescer<E> {
         }
     }
 
-    async fn run_one(&self, batch: Vec<Waiting<E>>) {
-        // Group by counter (name order), keeping each counter's requests in arrival order.
-        let mut groups: BTreeMap<CounterName, Vec<Waiting<E>>> = BTreeMap::new();
+    async fn run_one(&self, batch: Vec<Waiting<K, E>>) {
+        // Group by counter (key order), keeping each counter's requests in arrival order.
+        let mut groups: BTreeMap<K, Vec<Waiting<K, E>>> = BTreeMap::new();
         for waiting in batch {
-            groups
-                .entry(waiting.name.clone())
-                .or_default()
-                .push(waiting);
+            groups.entry(waiting.key.clone()).or_default().push(waiting);
         }
         let mut increments = Vec::with_capacity(groups.len());
         let mut replies = Vec::with_capacity(groups.len());
-        for (name, waiting) in groups {
+        for (key, waiting) in groups {
             let sum = waiting
                 .iter()
                 .try_fold(0i64, |sum, request| sum.checked_add(request.by));
@@ -166,7 +168,7 @@ impl<E: Send + 'static> Coalescer<E> {
                 // refused, as one increment past it is, and nothing changes.
                 for request in waiting {
                     let _ = request.reply.send(Err(StoreError::Overflow {
-                        name: name.to_string(),
+                        name: key.to_string(),
                         by: request.by,
                     }));
                 }
@@ -178,20 +180,16 @@ impl<E: Send + 'static> Coalescer<E> {
                 extras.push(request.extra);
                 senders.push((request.by, request.reply));
             }
-            increments.push(Increment {
-                name: name.clone(),
-                by,
-                extras,
-            });
+            increments.push(Increment { key, by, extras });
             replies.push((by, senders));
         }
         if increments.is_empty() {
             return;
         }
-        let result = (self.run)(increments).await;
-        match result {
-            Ok(values) => {
-                for ((total, senders), value) in replies.into_iter().zip(values) {
+        let results = (self.run)(increments).await;
+        for ((total, senders), result) in replies.into_iter().zip(results) {
+            match result {
+                Ok(value) => {
                     // The batch's share of this counter ends at `value`: hand out the range in
                     // arrival order.
                     let mut next = value - total;
@@ -200,9 +198,7 @@ impl<E: Send + 'static> Coalescer<E> {
                         let _ = reply.send(Ok(next));
                     }
                 }
-            }
-            Err(err) => {
-                for (_, senders) in replies {
+                Err(err) => {
                     for (_, reply) in senders {
                         let _ = reply.send(Err(err.duplicate()));
                     }
@@ -219,6 +215,7 @@ mod tests {
     use tokio::sync::Notify;
 
     use super::*;
+    use crate::store::CounterName;
 
     type Log = Arc<Mutex<Vec<Vec<(String, i64)>>>>;
 
@@ -228,39 +225,46 @@ mod tests {
         delay: Duration,
         in_flight: usize,
         gate: Option<Arc<Notify>>,
-    ) -> (Coalescer<u32>, Log) {
+    ) -> (Coalescer<CounterName, u32>, Log) {
         let counts = Arc::new(Mutex::new(HashMap::<String, i64>::new()));
         let log: Log = Arc::default();
         let batches = log.clone();
-        let run: RunBatch<u32> = Arc::new(move |increments: Vec<Increment<u32>>| {
-            let counts = counts.clone();
-            let batches = batches.clone();
-            let gate = gate.clone();
-            Box::pin(async move {
-                if let Some(gate) = gate {
-                    gate.notified().await;
-                }
-                tokio::time::sleep(delay).await;
-                batches.lock().expect("log").push(
+        let run: RunBatch<CounterName, u32> =
+            Arc::new(move |increments: Vec<Increment<CounterName, u32>>| {
+                let counts = counts.clone();
+                let batches = batches.clone();
+                let gate = gate.clone();
+                Box::pin(async move {
+                    if let Some(gate) = gate {
+                        gate.notified().await;
+                    }
+                    tokio::time::sleep(delay).await;
+                    batches.lock().expect("log").push(
+                        increments
+                            .iter()
+                            .map(|i| (i.key.to_string(), i.by))
+                            .collect(),
+                    );
+                    // A batch holding `failing` fails as a whole, like a transaction that broke.
+                    if increments.iter().any(|i| i.key.key().as_str() == "failing") {
+                        return increments
+                            .iter()
+                            .map(|_| {
+                                Err(StoreError::unavailable(Backend::Memory, "connection reset"))
+                            })
+                            .collect();
+                    }
+                    let mut counts = counts.lock().expect("counts");
                     increments
                         .iter()
-                        .map(|i| (i.name.to_string(), i.by))
-                        .collect(),
-                );
-                if increments.iter().any(|i| i.name.key().as_str() == "failing") {
-                    return Err(StoreError::unavailable(Backend::Memory, "connection reset"));
-                }
-                let mut counts = counts.lock().expect("counts");
-                Ok(increments
-                    .iter()
-                    .map(|i| {
-                        let value = counts.entry(i.name.to_string()).or_default();
-                        *value += i.by;
-                        *value
-                    })
-                    .collect())
-            })
-        });
+                        .map(|i| {
+                            let value = counts.entry(i.key.to_string()).or_default();
+                            *value += i.by;
+                            Ok(*value)
+                        })
+                        .collect()
+                })
+            });
         (Coalescer::new(Backend::Memory, in_flight, run), log)
     }
 
@@ -272,11 +276,17 @@ mod tests {
     async fn a_lone_increment_is_sent_at_once_on_its_own() {
         let (coalescer, log) = coalescer(Duration::ZERO, 1, None);
         assert_eq!(
-            coalescer.increment(name("nsp/one"), 1, 0).await.expect("ok"),
+            coalescer
+                .increment(name("nsp/one"), 1, 0)
+                .await
+                .expect("ok"),
             1
         );
         assert_eq!(
-            coalescer.increment(name("nsp/one"), 2, 0).await.expect("ok"),
+            coalescer
+                .increment(name("nsp/one"), 2, 0)
+                .await
+                .expect("ok"),
             3
         );
         assert_eq!(
@@ -371,7 +381,10 @@ mod tests {
         }
         gate.notify_one();
         assert_eq!(
-            coalescer.increment(name("nsp/okay"), 1, 0).await.expect("ok"),
+            coalescer
+                .increment(name("nsp/okay"), 1, 0)
+                .await
+                .expect("ok"),
             2
         );
     }

@@ -37,7 +37,8 @@ use super::{
     AddOutcome, Backend, ChangeFeed, ChangeStream, CounterName, CounterRecord, CounterStore,
     DEFAULT_HISTORY_DAYS, History, HistoryStore, Hit, JobQueue, Lifecycle, Listed, Name,
     NewCounter, Salt, StoreError, Visitor, VisitorHash,
-    history::day_of,
+    coalesce::{Coalescer, RunBatch},
+    history::{QUARTERS_PER_DAY, day_of},
     job::{
         Held, JobCount, JobEnd, JobId, JobRecord, JobStatus, Lease, NewJob, Progress, WorkerRecord,
     },
@@ -84,12 +85,19 @@ pub struct Store {
     observer: Option<Arc<dyn StoreObserver>>,
     /// `HISTORY_DAYS`.
     days_kept: u32,
+    /// Group commit of the increments (none for the memory store, which needs none).
+    coalescer: Option<Coalescer<HitKey, HitExtra>>,
     salts: Arc<SaltCache>,
     changes: Option<Arc<dyn ChangeSink>>,
 }
 
 impl Store {
     pub(super) fn new(parts: super::Parts, timeout: Duration) -> Store {
+        let coalescer = group_commit(
+            parts.lifecycle.backend(),
+            parts.counters.clone(),
+            parts.history.clone(),
+        );
         Store {
             backend: parts.lifecycle.backend(),
             timeout,
@@ -100,6 +108,7 @@ impl Store {
             feed: parts.feed,
             observer: None,
             days_kept: DEFAULT_HISTORY_DAYS,
+            coalescer,
             salts: Arc::default(),
             changes: None,
         }
@@ -179,9 +188,23 @@ impl Store {
         };
         let hit = Hit::at(at, visitor, self.days_kept);
         let began = tokio::time::Instant::now();
-        let value = self
-            .bounded("increment", self.counters.increment(name, by, &hit))
-            .await?;
+        let value = match &self.coalescer {
+            Some(coalescer) => {
+                let key = HitKey {
+                    name: name.clone(),
+                    quarter: hit.quarter,
+                };
+                self.bounded(
+                    "increment",
+                    coalescer.increment(key, by, (hit.visitor, self.days_kept)),
+                )
+                .await?
+            }
+            None => {
+                self.bounded("increment", self.counters.increment(name, by, &hit))
+                    .await?
+            }
+        };
         self.report(name, value, began);
         Ok(value)
     }
@@ -590,4 +613,85 @@ fn check_limit(limit: usize) -> Result<(), StoreError> {
         return Err(StoreError::invalid_input("a page holds at least 1 counter"));
     }
     Ok(())
+}
+
+/// What the increments of one batch share to be summed: the counter and the quarter-hour
+/// their hits are recorded in.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct HitKey {
+    name: CounterName,
+    quarter: i64,
+}
+
+impl std::fmt::Display for HitKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.name.fmt(f)
+    }
+}
+
+/// What each increment of a batch brings along: its visitor, and `HISTORY_DAYS`.
+type HitExtra = (Option<VisitorHash>, u32);
+
+/// The group commit of `backend` (see [`super::coalesce`]): how many batches may run at once,
+/// and how a batch runs. Each counter of a batch is one `increment` by the sum of its requests
+/// (one statement, transaction or script, recording the hits and the first visitor); the
+/// batch's other visitors of that counter follow in one `add_visitors`, so a batch costs at
+/// most two round trips per counter however many requests it serves. The counters of a batch
+/// run side by side, each in its own statement: no transaction ever holds two counters' rows,
+/// so batches running at once cannot deadlock.
+///
+/// Batches in flight at once: SQLite has one writer, so one batch at a time (the next one
+/// gathers everything that arrives meanwhile); PostgreSQL a few, to use the pool while one
+/// commit waits for its flush; Redis more, as its round trips are short. The memory store
+/// changes a map under a lock and gains nothing from batching.
+fn group_commit(
+    backend: Backend,
+    counters: Arc<dyn CounterStore>,
+    history: Arc<dyn HistoryStore>,
+) -> Option<Coalescer<HitKey, HitExtra>> {
+    let in_flight = match backend {
+        Backend::Memory => return None,
+        Backend::Sqlite => 1,
+        Backend::Postgres => 4,
+        Backend::Redis => 8,
+    };
+    let run: RunBatch<HitKey, HitExtra> = Arc::new(move |increments| {
+        let counters = counters.clone();
+        let history = history.clone();
+        Box::pin(async move {
+            let runs = increments.into_iter().map(|increment| {
+                let counters = counters.clone();
+                let history = history.clone();
+                async move {
+                    let days_kept = increment
+                        .extras
+                        .first()
+                        .map_or(DEFAULT_HISTORY_DAYS, |extra| extra.1);
+                    let mut visitors = increment.extras.iter().filter_map(|extra| extra.0);
+                    let quarter = increment.key.quarter;
+                    let hit = Hit {
+                        quarter,
+                        day: quarter.div_euclid(QUARTERS_PER_DAY),
+                        visitor: visitors.next(),
+                        days_kept,
+                    };
+                    let name = &increment.key.name;
+                    let value = counters.increment(name, increment.by, &hit).await?;
+                    let others: Vec<VisitorHash> = visitors.collect();
+                    if !others.is_empty()
+                        && let Err(err) = history
+                            .add_visitors(name, hit.day, &others, days_kept)
+                            .await
+                    {
+                        // The hits are counted; only these visitors' share of today's unique
+                        // count is lost, and the log says so.
+                        tracing::warn!(counter = %name, visitors = others.len(), error = %err, "cannot record a batch's visitors");
+                    }
+                    Ok(value)
+                }
+            });
+            futures_util::future::join_all(runs).await
+        })
+    });
+    Some(Coalescer::new(backend, in_flight, run))
 }

@@ -105,6 +105,35 @@ pub async fn overflow_is_refused_and_changes_nothing(store: Store) {
     assert_eq!(store.get(&counter).await.expect("get"), i64::MAX);
 }
 
+/// Increments racing past the largest count: those the store applied got distinct values at
+/// the top, the others were refused as overflows (with group commit, a batch whose sum does
+/// not fit fails as a whole), and the count is exactly the start plus what was acknowledged.
+pub async fn increments_racing_past_the_largest_count_never_pass_it(store: Store) {
+    let counter = name("racing_max");
+    let start = i64::MAX - 5;
+    store.increment(&counter, start).await.expect("near max");
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let store = store.clone();
+            let counter = counter.clone();
+            tokio::spawn(async move { store.increment(&counter, 1).await })
+        })
+        .collect();
+    let mut acknowledged = BTreeSet::new();
+    for task in tasks {
+        match task.await.expect("task") {
+            Ok(value) => assert!(acknowledged.insert(value), "{value} handed out twice"),
+            Err(err) => assert_eq!(err.kind(), StoreErrorKind::Overflow, "{err}"),
+        }
+    }
+    let expected: BTreeSet<i64> = (1..=acknowledged.len() as i64).map(|n| start + n).collect();
+    assert_eq!(acknowledged, expected);
+    assert_eq!(
+        store.get(&counter).await.expect("get"),
+        start + acknowledged.len() as i64
+    );
+}
+
 /// 1000 increments in parallel return exactly the values 1..=1000: none lost, none repeated.
 pub async fn parallel_increments_give_each_value_exactly_once(store: Store) {
     const N: i64 = 1000;
@@ -617,6 +646,7 @@ macro_rules! contract_suite {
                 rejects_amounts_below_one,
                 overflow_is_refused_and_changes_nothing,
                 parallel_increments_give_each_value_exactly_once,
+                increments_racing_past_the_largest_count_never_pass_it,
                 default_counter_is_visitor_count,
                 namespaces_are_independent,
                 a_hit_creates_an_unowned_counter,
