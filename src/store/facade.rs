@@ -640,10 +640,14 @@ type HitExtra = (Option<VisitorHash>, u32);
 /// run side by side, each in its own statement: no transaction ever holds two counters' rows,
 /// so batches running at once cannot deadlock.
 ///
-/// Batches in flight at once: SQLite has one writer, so one batch at a time (the next one
-/// gathers everything that arrives meanwhile); PostgreSQL a few, to use the pool while one
-/// commit waits for its flush; Redis more, as its round trips are short. The memory store
-/// changes a map under a lock and gains nothing from batching.
+/// Batches in flight at once: one on the SQL stores. A hot counter's row takes one writer at
+/// a time anyway (SQLite has one writer for the whole file; PostgreSQL locks the row until the
+/// commit's flush), so a second batch in flight would only wait for the first and split the
+/// requests into smaller batches; with one, the next batch gathers everything that arrives
+/// during the commit (measured: PostgreSQL `/count` at 50 connections went from 10,700 req/s
+/// with 4 in flight to 15,500 with 1). The counters of a batch still run side by side, so
+/// unrelated counters do not queue behind each other. Redis has no commit to wait for and
+/// short round trips: 8. The memory store changes a map under a lock and gains nothing.
 fn group_commit(
     backend: Backend,
     counters: Arc<dyn CounterStore>,
@@ -652,7 +656,7 @@ fn group_commit(
     let in_flight = match backend {
         Backend::Memory => return None,
         Backend::Sqlite => 1,
-        Backend::Postgres => 4,
+        Backend::Postgres => 1,
         Backend::Redis => 8,
     };
     let run: RunBatch<HitKey, HitExtra> = Arc::new(move |increments| {
