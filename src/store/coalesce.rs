@@ -16,8 +16,9 @@
 //! Within a batch, the increments of one counter become one increment by their sum. If the
 //! store answers `v` for a counter incremented by `n` in the batch, the batch's requests for
 //! that counter get `v - n + 1`, …, `v` in the order they arrived: every value is handed out
-//! once, and the total is exact. Counters of one batch are sent in name order, so two batches
-//! running at once lock rows in the same order and cannot deadlock.
+//! once, and the total is exact. The batch hands its counters to the runner in key order; how
+//! they are written (the facade: each counter its own statement, so no transaction holds two
+//! counters' rows and batches cannot deadlock) is the runner's.
 //!
 //! A batch that fails fails every request in it with the store's error: the outcome of each is
 //! unknown (the statement may have committed before the connection broke), and, like a single
