@@ -1,9 +1,8 @@
 //! One connection, from accept to close.
 //!
-//! hyper serves HTTP/1.1 (keep-alive included) with a Tokio timer; its own header timer is
-//! set to `KEEPALIVE_TIMEOUT + HEADER_TIMEOUT`, the longest tally's rule allows between two
-//! requests, as a backstop only. The deadlines that follow the rule come from
-//! [`ConnectionState::deadline`], watched here next to the connection:
+//! hyper serves HTTP/1.1 (keep-alive included), without a timer of its own. The deadlines
+//! that follow the rule come from [`ConnectionState::deadline`], watched here next to the
+//! connection with one timer for the connection's life (see [`Timer`]):
 //!
 //! - a head that did not arrive whole in time gets a `408` (HTTP/1.1 allows a server to send
 //!   one and close), written on the socket taken back from hyper, then the connection closes;
@@ -14,15 +13,22 @@
 //!   written (a response being written to a client that does not read is bounded by
 //!   `KEEPALIVE_TIMEOUT`, as idleness is).
 
-use std::{net::SocketAddr, sync::Arc, time::Duration};
+use std::{
+    future::{Future, poll_fn},
+    net::SocketAddr,
+    pin::{Pin, pin},
+    sync::Arc,
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use axum::Router;
 use hyper::server::conn::http1;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
     net::TcpStream,
-    time::Instant,
+    time::{Instant, Sleep},
 };
 
 use super::{
@@ -36,10 +42,6 @@ use super::{
 const ANSWER_408_WITHIN: Duration = Duration::from_secs(1);
 const LINGER_AFTER_408: Duration = Duration::from_secs(1);
 
-/// hyper adds its header timeout to the current time; a year keeps that sum representable
-/// whatever the settings, and is never reached before tally's own deadlines.
-const HYPER_HEADER_TIMEOUT_AT_MOST: Duration = Duration::from_secs(365 * 24 * 3600);
-
 pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
@@ -49,15 +51,12 @@ pub(super) async fn serve(
 ) {
     let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
     let service = TrackedService::new(router, peer, state.clone());
+    // No hyper timer: the deadlines are watched here, with one timer per connection, rather
+    // than by a timer hyper would set and clear around every request head.
     let mut conn = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(
-            timeouts
-                .keepalive
-                .saturating_add(timeouts.header)
-                .min(HYPER_HEADER_TIMEOUT_AT_MOST),
-        )
+        .header_read_timeout(None)
         .serve_connection(io, service);
+    let mut timer = Timer::new();
     let mut finishing = false;
     loop {
         if state.close_requested() {
@@ -68,12 +67,11 @@ pub(super) async fn serve(
             if !finishing {
                 // hyper closes an idle connection at once, a busy one once its response is
                 // written.
-                std::pin::Pin::new(&mut conn).graceful_shutdown();
+                Pin::new(&mut conn).graceful_shutdown();
                 finishing = true;
             }
         }
-        let deadline = state.deadline(&timeouts);
-        if let Some((at, expiry)) = deadline
+        if let Some((at, expiry)) = state.deadline(&timeouts)
             && at <= Instant::now()
         {
             match expiry {
@@ -90,22 +88,66 @@ pub(super) async fn serve(
             }
             return;
         }
-        let sleep = async {
-            match deadline {
-                Some((at, _)) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
+        // Woken for a close asked from outside; the phase's own changes are seen below.
+        let mut asked = pin!(state.changed());
+        let woke = poll_fn(|cx| {
+            if let Poll::Ready(served) = Pin::new(&mut conn).poll(cx) {
+                return Poll::Ready(Some(served));
             }
-        };
-        tokio::select! {
-            served = &mut conn => {
-                if let Err(err) = served {
-                    tracing::debug!(error = %err, "connection ended with an error");
-                }
-                return;
+            // The connection's phase changes only inside the poll above (hyper reads the
+            // socket and runs the service there), so its deadline is read right after it.
+            if let Some((at, _)) = state.deadline(&timeouts) {
+                timer.arm(at);
             }
-            () = sleep => {}
-            () = state.changed() => {}
+            if timer.poll_expired(cx).is_ready() || asked.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            Poll::Pending
+        })
+        .await;
+        if let Some(served) = woke {
+            if let Err(err) = served {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+            return;
         }
+    }
+}
+
+/// The one timer of a connection, for its whole life. It is moved earlier when a deadline
+/// comes sooner than the one it is set for, and never later: a deadline that moves away (the
+/// next keep-alive wait after each response) is left to the timer, which goes off early, and
+/// the loop looks again. Under steady traffic a connection so touches the timer wheel about
+/// once per `HEADER_TIMEOUT`, not several times per request.
+struct Timer {
+    sleep: Pin<Box<Sleep>>,
+    armed: Option<Instant>,
+}
+
+impl Timer {
+    fn new() -> Timer {
+        Timer {
+            sleep: Box::pin(tokio::time::sleep_until(Instant::now())),
+            armed: None,
+        }
+    }
+
+    fn arm(&mut self, at: Instant) {
+        if self.armed.is_none_or(|armed| at < armed) {
+            self.sleep.as_mut().reset(at);
+            self.armed = Some(at);
+        }
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.armed.is_none() {
+            return Poll::Pending;
+        }
+        let expired = self.sleep.as_mut().poll(cx);
+        if expired.is_ready() {
+            self.armed = None;
+        }
+        expired
     }
 }
 

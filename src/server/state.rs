@@ -60,7 +60,7 @@ pub(super) struct Timeouts {
 #[derive(Debug)]
 pub(super) struct ConnectionState {
     phase: Mutex<Phase>,
-    /// Wakes the connection's task: its phase changed, or it was asked to close.
+    /// Wakes the connection's task when it is asked to close.
     wake: Notify,
     close_requested: AtomicBool,
     /// Shared by every connection: a request finished somewhere, so a connection may have
@@ -96,8 +96,6 @@ impl ConnectionState {
             && head_from.is_none()
         {
             *head_from = Some(Instant::now());
-            drop(phase);
-            self.wake.notify_one();
         }
     }
 
@@ -126,7 +124,6 @@ impl ConnectionState {
             },
         };
         drop(phase);
-        self.wake.notify_one();
         self.request_done.notify_one();
     }
 
@@ -191,7 +188,8 @@ impl ConnectionState {
         self.close_requested.load(Ordering::Acquire)
     }
 
-    /// Completes when [`Self::deadline`] may have changed or a close was asked for.
+    /// Completes when a close was asked for. Changes of the phase do not wake the connection's
+    /// task: they are made inside it, which reads the deadline after each of them.
     pub async fn changed(&self) {
         self.wake.notified().await;
     }

@@ -14,6 +14,7 @@ use std::{
     task::{Context, Poll},
 };
 
+use axum::routing::future::RouteFuture;
 use axum::{
     Router,
     body::{Body, Bytes},
@@ -21,8 +22,9 @@ use axum::{
     http::{Request, Response},
 };
 use hyper::body::{Frame, Incoming, SizeHint};
+use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tower::ServiceExt;
+use tower::Service;
 
 use super::state::ConnectionState;
 
@@ -109,19 +111,42 @@ impl TrackedService {
 impl hyper::service::Service<Request<Incoming>> for TrackedService {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+    type Future = Serving;
 
-    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
+    fn call(&self, mut request: Request<Incoming>) -> Serving {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let in_flight = InFlight::start(self.state.clone());
-        let router = self.router.clone();
-        Box::pin(async move {
-            let response = router.oneshot(request).await?;
-            Ok(response.map(|body| TrackedBody {
-                body,
-                _in_flight: in_flight,
-            }))
-        })
+        // A router is always ready; its future is named, so it is not boxed once more here.
+        Serving {
+            response: self.router.clone().call(request),
+            in_flight: Some(in_flight),
+        }
+    }
+}
+
+pin_project! {
+    /// A request being served: the router's future, and the mark that keeps the request in
+    /// flight, handed to the response body when there is one.
+    pub(super) struct Serving {
+        #[pin]
+        response: RouteFuture<Infallible>,
+        in_flight: Option<InFlight>,
+    }
+}
+
+impl Future for Serving {
+    type Output = Result<Response<TrackedBody>, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let Poll::Ready(Ok(response)) = this.response.poll(cx) else {
+            return Poll::Pending;
+        };
+        let in_flight = this.in_flight.take();
+        Poll::Ready(Ok(response.map(|body| TrackedBody {
+            body,
+            _in_flight: in_flight,
+        })))
     }
 }
 
@@ -145,7 +170,8 @@ impl Drop for InFlight {
 /// A response body that keeps its request in flight while hyper still needs it.
 pub(super) struct TrackedBody {
     body: Body,
-    _in_flight: InFlight,
+    /// `None` only if a response were polled out twice, which hyper never does.
+    _in_flight: Option<InFlight>,
 }
 
 impl hyper::body::Body for TrackedBody {
