@@ -196,9 +196,9 @@ impl Metrics {
         self.job_queue_depth.set(queued);
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+    pub fn observe_request(&self, method: &str, route: &str, status: &str, seconds: f64) {
         self.http_requests
-            .with_label_values(&[method, route, &status.to_string()])
+            .with_label_values(&[method, route, status])
             .inc();
         self.http_duration
             .with_label_values(&[method, route])

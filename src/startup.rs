@@ -16,7 +16,7 @@ use crate::{
     live::{Hub, LiveObserver},
     metrics::Metrics,
     server, store,
-    web::{self, AppState},
+    web::{self, AppParts, AppState},
 };
 
 /// A bound, ready-to-serve tally.
@@ -82,7 +82,7 @@ impl App {
         Ok(App {
             listener,
             address,
-            state: AppState {
+            state: AppState::new(AppParts {
                 store,
                 greeter,
                 metrics,
@@ -94,7 +94,7 @@ impl App {
                 stats: web::StatsCache::default(),
                 job_lease: config.jobs.lease,
                 shutdown: web::Shutdown::default(),
-            },
+            }),
             // A backstop only: store calls are bounded by STORE_TIMEOUT, and nothing else in a
             // request should take long. Generous so it never cuts a legitimate slow store call.
             request_timeout: config.store_timeout * 2 + Duration::from_secs(5),

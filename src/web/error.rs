@@ -12,6 +12,7 @@ use axum::{
 };
 use serde_json::json;
 
+use super::request_log;
 use crate::{
     config::RateLimit,
     store::{Backend, CounterName, StoreError, StoreErrorKind, job::JobId},
@@ -184,9 +185,19 @@ impl AppError {
     /// that say more (how many lines an import applied before it stopped).
     pub fn into_response_with(self, extra: serde_json::Map<String, serde_json::Value>) -> Response {
         match &self {
-            AppError::Unavailable(err) => tracing::warn!(error = %err, "store unavailable"),
-            AppError::RequestTimedOut { .. } => tracing::warn!("{self}"),
-            AppError::Internal(err) => tracing::error!(error = ?err, "internal error"),
+            AppError::Unavailable(err) => tracing::warn!(
+                request_id = %request_log::current(),
+                error = %err,
+                "store unavailable"
+            ),
+            AppError::RequestTimedOut { .. } => {
+                tracing::warn!(request_id = %request_log::current(), "{self}");
+            }
+            AppError::Internal(err) => tracing::error!(
+                request_id = %request_log::current(),
+                error = ?err,
+                "internal error"
+            ),
             _ => {}
         }
         let retry = matches!(

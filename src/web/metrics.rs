@@ -1,18 +1,28 @@
 //! `/metrics` and the middleware that feeds the HTTP metrics.
 
-use std::time::Instant;
+use std::{
+    convert::Infallible,
+    future::Future,
+    pin::Pin,
+    sync::Arc,
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
 
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
-    http::header,
-    middleware::Next,
+    http::{Method, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 
-use super::AppState;
-use crate::metrics::CONTENT_TYPE;
+use pin_project_lite::pin_project;
+use tokio::time::Sleep;
+use tower::{Layer, Service};
+
+use super::{AppState, error::AppError};
+use crate::metrics::{CONTENT_TYPE, Metrics};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
@@ -31,22 +41,112 @@ async fn render(State(state): State<AppState>) -> impl IntoResponse {
     )
 }
 
-/// Records every routed request under its matched route (`/count`, not the raw path). Installed
-/// with `route_layer`, so it runs after routing; unmatched requests are recorded by the
-/// fallback under the route label `unmatched`.
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let response = next.run(request).await;
-    state.metrics.observe_request(
-        method.as_str(),
-        &route,
-        response.status().as_u16(),
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// Records every routed request under its matched route (`/count`, not the raw path), and
+/// answers 503 (with a body and `Retry-After`) when it takes longer than its deadline; the
+/// deadline's 503 is recorded like any answer. Installed with `route_layer`, so it runs after
+/// routing; unmatched requests are recorded by the fallback under the route label `unmatched`.
+///
+/// A layer of its own rather than an `axum::middleware::from_fn`, and one for both jobs: it is
+/// on the path of every request, and `from_fn` boxes the future it wraps and clones its state
+/// on each call. Nothing here allocates: the route is the router's shared string, the method
+/// and status are borrowed as `&'static str` where they are standard.
+#[derive(Clone)]
+pub struct TrackLayer {
+    metrics: Arc<Metrics>,
+    /// `None`: routes that bound themselves, like the import.
+    deadline: Option<Duration>,
+}
+
+impl TrackLayer {
+    pub fn new(metrics: Arc<Metrics>, deadline: Option<Duration>) -> TrackLayer {
+        TrackLayer { metrics, deadline }
+    }
+}
+
+impl<S> Layer<S> for TrackLayer {
+    type Service = Track<S>;
+
+    fn layer(&self, inner: S) -> Track<S> {
+        Track {
+            inner,
+            layer: self.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Track<S> {
+    inner: S,
+    layer: TrackLayer,
+}
+
+impl<S> Service<Request> for Track<S>
+where
+    S: Service<Request, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Tracked<S::Future>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let method = request.method().clone();
+        let route = request.extensions().get::<MatchedPath>().cloned();
+        Tracked {
+            sleep: self.layer.deadline.map(tokio::time::sleep),
+            deadline: self.layer.deadline.unwrap_or_default(),
+            inner: self.inner.call(request),
+            metrics: self.layer.metrics.clone(),
+            method,
+            route,
+            started: Instant::now(),
+        }
+    }
+}
+
+pin_project! {
+    /// The response future of [`Track`].
+    pub struct Tracked<F> {
+        #[pin]
+        inner: F,
+        // Registered with the timer only if the first poll of `inner` does not finish it.
+        #[pin]
+        sleep: Option<Sleep>,
+        deadline: Duration,
+        metrics: Arc<Metrics>,
+        method: Method,
+        route: Option<MatchedPath>,
+        started: Instant,
+    }
+}
+
+impl<F> Future for Tracked<F>
+where
+    F: Future<Output = Result<Response, Infallible>>,
+{
+    type Output = Result<Response, Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let response = match this.inner.poll(cx) {
+            Poll::Ready(Ok(response)) => response,
+            Poll::Pending => match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                Some(Poll::Ready(())) => AppError::RequestTimedOut {
+                    after: *this.deadline,
+                }
+                .into_response(),
+                Some(Poll::Pending) | None => return Poll::Pending,
+            },
+        };
+        this.metrics.observe_request(
+            this.method.as_str(),
+            this.route.as_ref().map_or("unmatched", MatchedPath::as_str),
+            response.status().as_str(),
+            this.started.elapsed().as_secs_f64(),
+        );
+        Poll::Ready(Ok(response))
+    }
 }

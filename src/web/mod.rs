@@ -2,13 +2,14 @@
 //!
 //! It knows stores only through the [`Store`] facade; which backend is behind it is decided
 //! at start (see [`crate::config`]). Each feature module exposes `router()`, merged here, and
-//! the cross-cutting layers (request ids, tracing, timeout, metrics) are added once, here.
+//! the cross-cutting layers (request ids, the request log, CORS, timeout, metrics) are added
+//! once, here.
 //!
-//! Layer order, outermost first: a request id is set (or kept from the client), the tracing
-//! span is opened with that id, the id is copied onto the response, CORS answers preflights
-//! (any origin, never credentials, for every route); after routing, metrics are recorded under
-//! the matched route and the request is bounded by a deadline (all but the import, which may
-//! take minutes and is bounded by its own limits). Store calls have their own, shorter deadline
+//! Layer order, outermost first: [`request_log`] gives the request its id (or keeps the
+//! client's), writes its log line and copies the id onto the response; CORS answers preflights
+//! (any origin, never credentials, for every route); after routing, [`metrics::track`] records
+//! the request under the matched route and bounds it by a deadline (all but the import, which
+//! may take minutes and is bounded by its own limits). Store calls have their own, shorter deadline
 //! (`STORE_TIMEOUT`); the request deadline is only a backstop for anything else that could hang.
 //!
 //! The counting API lives in `api` (`/api/v1`) and `compat` (CountAPI's and Abacus's routes
@@ -31,6 +32,8 @@ mod negotiate;
 mod no_head;
 mod pages;
 mod rate_limit;
+mod request_id;
+mod request_log;
 mod shutdown;
 mod visitor;
 
@@ -42,16 +45,11 @@ use std::{
 use axum::{
     Extension, Router,
     extract::{Request, State},
-    http::HeaderName,
-    middleware::{self, Next},
     response::{IntoResponse, Response},
 };
+
+use request_log::RequestLogLayer;
 use tower::ServiceBuilder;
-use tower_http::{
-    request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer},
-    trace::{DefaultOnFailure, DefaultOnResponse, TraceLayer},
-};
-use tracing::Level;
 
 pub use api::{STATS_TTL, StatsCache, openapi::DOCUMENT as OPENAPI};
 pub use client_ip::ClientIp;
@@ -74,9 +72,29 @@ use crate::{
 /// The counter behind `/count`, parsed once.
 static DEFAULT_COUNTER: LazyLock<CounterName> = LazyLock::new(CounterName::default_counter);
 
-/// What every handler can reach. Cheap to clone: it is all `Arc`s.
+/// What every handler can reach: [`AppParts`] behind one `Arc`. axum clones the state for
+/// every extractor and middleware that asks for it, several times per request; one reference
+/// count to bump is the cheapest that can be (a profile under load had the field-by-field
+/// clone of this state at a tenth of the CPU).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<AppParts>);
+
+impl AppState {
+    pub fn new(parts: AppParts) -> AppState {
+        AppState(Arc::new(parts))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = AppParts;
+
+    fn deref(&self) -> &AppParts {
+        &self.0
+    }
+}
+
+/// The parts of [`AppState`].
+pub struct AppParts {
     pub store: Store,
     /// The PostgreSQL behind `/hello`, when `DATABASE_URI` is a postgres URI.
     pub greeter: Option<Arc<Greeter>>,
@@ -94,8 +112,6 @@ pub struct AppState {
     /// Set when the server stops accepting, to end the event streams (jobs, live counts).
     pub shutdown: Shutdown,
 }
-
-static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// The whole application as a `Router`, ready to serve (or to test with `oneshot`), with a
 /// live hub of its own at the default settings. `state.store` does not report its changes to
@@ -117,63 +133,34 @@ pub fn router_with(state: AppState, request_timeout: Duration, hub: Hub) -> Rout
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())
-        // Route layers run after routing; the one added last is the outer one, so the
-        // metrics see the deadline's 503 too. A route layer wraps the routes added before
-        // it: the import, merged after the deadline, is bounded otherwise (see its module).
-        .route_layer(middleware::from_fn_with_state(request_timeout, deadline))
-        .merge(api::import_router())
-        .route_layer(middleware::from_fn_with_state(
-            state.clone(),
-            metrics::track,
+        // Route layers run after routing, and wrap the routes added before them: the import,
+        // merged after, is bounded by its own limits rather than the deadline (see its module).
+        .route_layer(metrics::TrackLayer::new(
+            state.metrics.clone(),
+            Some(request_timeout),
         ))
+        .merge(
+            api::import_router().route_layer(metrics::TrackLayer::new(state.metrics.clone(), None)),
+        )
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .layer(Extension(hub))
         .with_state(state)
+        // Outside the routing, so that preflights reach CORS for every route (a
+        // `method_not_allowed_fallback` replaces the per-route layers' fallbacks) and a 429 or
+        // 404 carries the CORS headers and the request id too. One `layer` call for the three:
+        // each call wraps every route in one more boxed service, cloned for every request.
         .layer(
             ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(REQUEST_ID.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(|request: &Request| {
-                            let request_id = request
-                                .headers()
-                                .get(&REQUEST_ID)
-                                .and_then(|id| id.to_str().ok())
-                                .unwrap_or("-");
-                            tracing::info_span!(
-                                "request",
-                                method = %request.method(),
-                                path = %request.uri().path(),
-                                request_id,
-                            )
-                        })
-                        // One line per request at INFO (status and latency); failures are
-                        // logged with their cause by `AppError`, so tower-http's own failure
-                        // line would only repeat it.
-                        .on_response(DefaultOnResponse::new().level(Level::INFO))
-                        .on_failure(DefaultOnFailure::new().level(Level::DEBUG)),
-                )
-                .layer(PropagateRequestIdLayer::new(REQUEST_ID.clone()))
-                // Outside the routing, so that preflights reach it for every route (a
-                // `method_not_allowed_fallback` replaces the per-route layers' fallbacks) and a
-                // 429 or 404 carries the CORS headers too.
-                .layer(api_cors()),
+                .layer(RequestLogLayer)
+                .layer(api_cors())
+                .layer(Extension(hub)),
         )
-}
-
-/// Answers 503 (with a body and `Retry-After`) when a request takes longer than `limit`.
-async fn deadline(State(limit): State<Duration>, request: Request, next: Next) -> Response {
-    match tokio::time::timeout(limit, next.run(request)).await {
-        Ok(response) => response,
-        Err(_elapsed) => AppError::RequestTimedOut { after: limit }.into_response(),
-    }
 }
 
 async fn not_found(State(state): State<AppState>, request: Request) -> Response {
     state
         .metrics
-        .observe_request(request.method().as_str(), "unmatched", 404, 0.0);
+        .observe_request(request.method().as_str(), "unmatched", "404", 0.0);
     AppError::NotFound {
         method: request.method().to_string(),
         path: request.uri().path().to_owned(),

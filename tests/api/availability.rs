@@ -307,7 +307,7 @@ async fn request_deadline_answers_503_with_a_body() {
     )
     .expect("open");
     let metrics = Arc::new(tally::metrics::Metrics::new());
-    let state = tally::web::AppState {
+    let state = tally::web::AppState::new(tally::web::AppParts {
         store,
         greeter: None,
         metrics: metrics.clone(),
@@ -317,7 +317,7 @@ async fn request_deadline_answers_503_with_a_body() {
         stats: tally::web::StatsCache::default(),
         job_lease: tally::config::DEFAULT_JOB_LEASE,
         shutdown: tally::web::Shutdown::default(),
-    };
+    });
     server.pause();
     let router = tally::web::router(state, Duration::from_millis(300));
     let request = axum::http::Request::get("/count")

@@ -11,7 +11,7 @@ use tally::{
     config::Config,
     metrics::Metrics,
     store::{self, Backend, StoreSpec, TokenHash},
-    web::{self, AppState, StatsCache},
+    web::{self, AppParts, AppState, StatsCache},
 };
 
 use crate::{
@@ -754,7 +754,7 @@ async fn an_import_outlives_the_request_deadline() {
     use futures::StreamExt;
     use tower::ServiceExt;
 
-    let state = AppState {
+    let state = AppState::new(AppParts {
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),
@@ -764,7 +764,7 @@ async fn an_import_outlives_the_request_deadline() {
         stats: StatsCache::default(),
         job_lease: tally::config::DEFAULT_JOB_LEASE,
         shutdown: tally::web::Shutdown::default(),
-    };
+    });
     let router = web::router(state, Duration::from_millis(200));
     let chunks = futures::stream::iter(0..5).then(|n| async move {
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -14,7 +14,7 @@ use tally::{
     greeting::GREETING,
     metrics::Metrics,
     store::{self, Backend, StoreSpec},
-    web::{self, AppState, WELCOME},
+    web::{self, AppParts, AppState, WELCOME},
 };
 use tower::ServiceExt;
 
@@ -269,7 +269,7 @@ async fn hello_with_postgres_down_is_503_with_retry_after() {
 }
 
 fn memory_router() -> axum::Router {
-    let state = AppState {
+    let state = AppState::new(AppParts {
         admin: None,
         limiter: None,
         import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
@@ -279,7 +279,7 @@ fn memory_router() -> axum::Router {
         store: store::open(&StoreSpec::Memory, Duration::from_secs(2)).expect("memory store"),
         greeter: None,
         metrics: Arc::new(Metrics::new()),
-    };
+    });
     web::router(state, Duration::from_secs(5))
 }
 

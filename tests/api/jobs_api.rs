@@ -19,7 +19,7 @@ use tally::{
         job::{JobEnd, JobId, JobRecord, JobStatus, Lease, Progress, WorkerRecord},
         now_millis,
     },
-    web::{self, AppState, Shutdown, StatsCache},
+    web::{self, AppParts, AppState, Shutdown, StatsCache},
 };
 use tokio::net::TcpListener;
 
@@ -59,11 +59,11 @@ async fn jobs_app(backend: Backend) -> JobsApp {
     jobs_app_with(backend, |_| {}).await
 }
 
-async fn jobs_app_with(backend: Backend, configure: impl FnOnce(&mut AppState)) -> JobsApp {
+async fn jobs_app_with(backend: Backend, configure: impl FnOnce(&mut AppParts)) -> JobsApp {
     let fixture = StoreFixture::new(backend).await;
     let store = fixture.open(Duration::from_secs(5));
     store.migrate().await.expect("migrate");
-    let mut state = AppState {
+    let mut state = AppParts {
         store: store.clone(),
         greeter: None,
         metrics: Arc::new(Metrics::new()),
@@ -75,7 +75,7 @@ async fn jobs_app_with(backend: Backend, configure: impl FnOnce(&mut AppState)) 
         shutdown: Shutdown::default(),
     };
     configure(&mut state);
-    let router = web::router(state, Duration::from_secs(10));
+    let router = web::router(AppState::new(state), Duration::from_secs(10));
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let served = tokio::spawn(async move {
