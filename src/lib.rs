@@ -24,7 +24,7 @@
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: one file per subcommand (`serve`, `migrate`, `tick`, `healthcheck` and
 //!   `config`), and [`commands::run`], which dispatches and maps outcomes to exit codes.
-//! - [`telemetry`]: logging setup.
+//! - [`telemetry`]: logging setup; [`log_writer`]: the buffered writer the log lines go through.
 //!
 //! `src/main.rs` only loads `.env`, parses, builds the [`config::Config`], initialises logging
 //! and calls [`commands::run`].
@@ -37,6 +37,7 @@ pub mod greeting;
 pub mod history;
 pub mod jobs;
 pub mod live;
+pub mod log_writer;
 pub mod metrics;
 pub mod server;
 pub mod startup;

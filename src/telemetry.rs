@@ -3,46 +3,64 @@
 //! Logs go to stderr so that stdout stays clean for what commands print on purpose
 //! (`tally tick`'s `Counter: N` lines, `tally healthcheck`'s verdict).
 //!
-//! Lines are written by a thread of their own (tracing-appender's non-blocking writer): a
-//! request never waits on a slow terminal, pipe or log collector. The buffer between the two
-//! is bounded ([`BUFFERED_LINES`]); when it is full, a line is dropped rather than a request
-//! held, and the drop is counted: `/metrics` shows `log_lines_dropped_total`. The buffer is
-//! flushed when [`LogGuard`] is dropped, at the end of `main`.
+//! Lines are written by a thread of their own ([`crate::log_writer`]): a request never waits
+//! on a slow terminal, pipe or log collector. The buffer between the two is bounded; when it is
+//! full, a line is dropped rather than a request held, and the drop is counted: `/metrics`
+//! shows `log_lines_dropped_total`. The buffer is flushed when [`LogGuard`] is dropped, at the
+//! end of `main`.
 
 use std::{io::IsTerminal, sync::OnceLock};
 
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::{EnvFilter, fmt};
+use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter};
 
-use crate::config::{LogConfig, LogFormat};
+use crate::{
+    config::{LogConfig, LogFormat},
+    log_writer::{self, FlushGuard, LogWriter},
+};
 
-/// Lines that may wait for the writer thread before new ones are dropped: a burst of a few
-/// thousand requests at once is logged whole; a writer stuck for longer loses lines, not time.
-pub const BUFFERED_LINES: usize = 16_384;
-
-/// Counts the lines dropped by the installed writer; set by [`init`].
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+/// The installed writer, for its count of dropped lines; set by [`init`].
+static WRITER: OnceLock<LogWriter> = OnceLock::new();
 
 /// Flushes the log buffer when dropped; keep it alive for as long as the process logs.
 #[must_use = "dropping the guard stops the log writer"]
 pub struct LogGuard {
     /// Held only for its `Drop`, which flushes what the writer thread still has.
-    _flush: Option<WorkerGuard>,
+    _flush: Option<FlushGuard>,
 }
 
 /// Installs the global subscriber. A second call (tests start many apps) is a no-op and
 /// returns an empty guard.
 pub fn init(log: &LogConfig) -> LogGuard {
+    match LogWriter::spawn(std::io::stderr(), log_writer::LIMIT) {
+        Ok((writer, guard)) => {
+            if !install(log, writer.clone()) {
+                return LogGuard { _flush: None };
+            }
+            let _first = WRITER.set(writer);
+            LogGuard {
+                _flush: Some(guard),
+            }
+        }
+        Err(err) => {
+            // No thread to spare: log straight to stderr rather than not at all.
+            eprintln!(
+                "tally: cannot start the log writer thread ({err}); logging to stderr directly"
+            );
+            let _installed = install(log, std::io::stderr);
+            LogGuard { _flush: None }
+        }
+    }
+}
+
+/// Installs the subscriber writing to `writer`; false when one was installed before.
+fn install<W>(log: &LogConfig, writer: W) -> bool
+where
+    W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
+{
     // The filter was validated with the rest of the configuration.
     let filter = EnvFilter::try_new(&log.filter).unwrap_or_else(|_| EnvFilter::new("info"));
     // Colours only for a terminal: escape codes in a log file or `docker logs` are noise.
     let ansi = std::io::stderr().is_terminal();
-    let (writer, guard) = NonBlockingBuilder::default()
-        .buffered_lines_limit(BUFFERED_LINES)
-        .lossy(true)
-        .thread_name("tally-log-writer")
-        .finish(std::io::stderr());
-    let counter = writer.error_counter();
     let builder = fmt()
         .with_env_filter(filter)
         .with_writer(writer)
@@ -51,71 +69,10 @@ pub fn init(log: &LogConfig) -> LogGuard {
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };
-    if installed.is_err() {
-        return LogGuard { _flush: None };
-    }
-    let _first = DROPPED.set(counter);
-    LogGuard {
-        _flush: Some(guard),
-    }
+    installed.is_ok()
 }
 
 /// Log lines dropped so far because the writer fell behind.
 pub fn dropped_lines() -> u64 {
-    DROPPED
-        .get()
-        .map_or(0, |counter| counter.dropped_lines() as u64)
-}
-
-#[cfg(test)]
-mod tests {
-    use std::{
-        io::Write,
-        sync::{
-            Mutex,
-            mpsc::{Receiver, channel},
-        },
-    };
-
-    use tracing_appender::non_blocking::NonBlockingBuilder;
-
-    /// A writer whose first write waits until released, as a stuck pipe would.
-    struct Stuck(Mutex<Option<Receiver<()>>>);
-
-    impl Write for Stuck {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            let held = self.0.lock().ok().and_then(|mut held| held.take());
-            if let Some(release) = held {
-                let _released = release.recv();
-            }
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
-    #[test]
-    fn a_stuck_writer_loses_lines_and_counts_them_instead_of_blocking_the_logger() {
-        let (release, held) = channel();
-        let (mut writer, guard) = NonBlockingBuilder::default()
-            .buffered_lines_limit(4)
-            .lossy(true)
-            .finish(Stuck(Mutex::new(Some(held))));
-        let counter = writer.error_counter();
-        // If a full buffer blocked, this loop would never end: the writer is stuck.
-        for line in 0..100 {
-            writer
-                .write_all(format!("line {line}\n").as_bytes())
-                .expect("a lossy writer never fails");
-        }
-        let dropped = counter.dropped_lines();
-        assert!(
-            (95..=99).contains(&dropped),
-            "at most the buffer (4) and the line in the writer's hands survive: {dropped} dropped"
-        );
-        release.send(()).expect("the writer thread waits");
-        drop(guard);
-    }
+    WRITER.get().map_or(0, LogWriter::dropped_lines)
 }
