@@ -6,6 +6,7 @@
 //!
 //! # Layout
 //!
+//! - [`allocator`]: mimalloc as the global allocator, and its settings.
 //! - [`cli`]: the command line; every flag is also an environment variable.
 //! - [`config`]: turns raw settings into one typed [`config::Config`], or one error line that
 //!   names the variable.
@@ -29,6 +30,7 @@
 //! `src/main.rs` only loads `.env`, parses, builds the [`config::Config`], initialises logging
 //! and calls [`commands::run`].
 
+pub mod allocator;
 pub mod badge;
 pub mod cli;
 pub mod commands;
