@@ -3,14 +3,14 @@
 use axum::{
     Json, Router,
     extract::State,
-    http::{HeaderMap, HeaderValue, header},
+    http::{HeaderValue, header},
     response::{IntoResponse, Response},
     routing::get,
 };
 use serde_json::json;
 
 use super::{
-    AppError, AppState, DEFAULT_COUNTER, HitVisitor, negotiate::accepts, no_head::no_head,
+    AppError, AppState, DEFAULT_COUNTER, HitVisitor, negotiate::AcceptsJson, no_head::no_head,
 };
 
 pub fn router() -> Router<AppState> {
@@ -22,13 +22,13 @@ pub fn router() -> Router<AppState> {
 async fn count(
     State(state): State<AppState>,
     visitor: HitVisitor,
-    headers: HeaderMap,
+    AcceptsJson(json): AcceptsJson,
 ) -> Result<Response, AppError> {
     let count = state
         .store
         .increment_from(&DEFAULT_COUNTER, 1, visitor.as_ref())
         .await?;
-    let mut response = if accepts(&headers, "application/json") {
+    let mut response = if json {
         Json(json!({ "count": count })).into_response()
     } else {
         format!("Visitor count: {count}").into_response()

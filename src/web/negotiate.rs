@@ -4,7 +4,24 @@
 //! Wildcards (`*/*`, `text/*`) deliberately do not count: curl sends `*/*` and must get the
 //! plain-text answers of the tutorials. A type offered with `q=0` is refused, per RFC 9110.
 
-use axum::http::{HeaderMap, header};
+use std::convert::Infallible;
+
+use axum::{
+    extract::FromRequestParts,
+    http::{HeaderMap, header, request::Parts},
+};
+
+/// Whether the request asks for JSON (`Accept: application/json`), as an extractor: it reads
+/// the headers where they are, where a `HeaderMap` argument would copy them all.
+pub struct AcceptsJson(pub bool);
+
+impl<S: Send + Sync> FromRequestParts<S> for AcceptsJson {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        Ok(AcceptsJson(accepts(&parts.headers, "application/json")))
+    }
+}
 
 /// True when the request's `Accept` header names `mime` with a non-zero quality.
 pub fn accepts(headers: &HeaderMap, mime: &str) -> bool {
