@@ -118,7 +118,7 @@ pub struct Settings {
     #[arg(long, env = "MAX_CONNECTIONS", global = true)]
     pub max_connections: Option<String>,
 
-    /// Log filter, e.g. info or tally=debug,tower_http=debug [default: info]
+    /// Log filter, e.g. info or tally=debug,sqlx=warn [default: info]
     #[arg(long, env = "RUST_LOG", global = true)]
     pub log: Option<String>,
 

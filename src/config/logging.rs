@@ -22,7 +22,7 @@ pub(super) fn parse_log(settings: &Settings) -> Result<LogConfig, ConfigError> {
         ConfigError::invalid(
             "RUST_LOG",
             &filter,
-            "a tracing filter such as info, debug or tally=debug,tower_http=info",
+            "a tracing filter such as info, debug or tally=debug,sqlx=warn",
         )
     })?;
     let format = match settings.log_format.as_deref().map(str::trim) {
