@@ -25,7 +25,8 @@
 //! - [`startup`]: [`startup::App`] binds, wires and serves until stopped.
 //! - [`commands`]: one file per subcommand (`serve`, `migrate`, `tick`, `healthcheck` and
 //!   `config`), and [`commands::run`], which dispatches and maps outcomes to exit codes.
-//! - [`telemetry`]: logging setup; [`log_writer`]: the buffered writer the log lines go through.
+//! - [`telemetry`]: logging setup; [`log_writer`]: the buffered writer the log lines go through;
+//!   [`log_time`]: their timestamps.
 //!
 //! `src/main.rs` only loads `.env`, parses, builds the [`config::Config`], initialises logging
 //! and calls [`commands::run`].
@@ -39,6 +40,7 @@ pub mod greeting;
 pub mod history;
 pub mod jobs;
 pub mod live;
+pub mod log_time;
 pub mod log_writer;
 pub mod metrics;
 pub mod server;

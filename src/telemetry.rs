@@ -15,6 +15,7 @@ use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter};
 
 use crate::{
     config::{LogConfig, LogFormat},
+    log_time::UtcMicros,
     log_writer::{self, FlushGuard, LogWriter},
 };
 
@@ -62,6 +63,7 @@ where
     // Colours only for a terminal: escape codes in a log file or `docker logs` are noise.
     let ansi = std::io::stderr().is_terminal();
     let builder = fmt()
+        .with_timer(UtcMicros)
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi);
