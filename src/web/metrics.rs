@@ -6,7 +6,7 @@ use std::{
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use axum::{
@@ -18,7 +18,7 @@ use axum::{
 };
 
 use pin_project_lite::pin_project;
-use tokio::time::Sleep;
+use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 use super::{AppState, error::AppError};
@@ -95,14 +95,15 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         let method = request.method().clone();
         let route = request.extensions().get::<MatchedPath>().cloned();
+        let started = Instant::now();
         Tracked {
-            sleep: self.layer.deadline.map(tokio::time::sleep),
-            deadline: self.layer.deadline.unwrap_or_default(),
             inner: self.inner.call(request),
+            sleep: None,
+            deadline: self.layer.deadline,
             metrics: self.layer.metrics.clone(),
             method,
             route,
-            started: Instant::now(),
+            started,
         }
     }
 }
@@ -112,10 +113,11 @@ pin_project! {
     pub struct Tracked<F> {
         #[pin]
         inner: F,
-        // Registered with the timer only if the first poll of `inner` does not finish it.
+        // Made, and registered with the timer, only if the first poll of `inner` does not
+        // finish it: most requests never touch the timer.
         #[pin]
         sleep: Option<Sleep>,
-        deadline: Duration,
+        deadline: Option<Duration>,
         metrics: Arc<Metrics>,
         method: Method,
         route: Option<MatchedPath>,
@@ -130,16 +132,24 @@ where
     type Output = Result<Response, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let this = self.project();
+        let mut this = self.project();
         let response = match this.inner.poll(cx) {
             Poll::Ready(Ok(response)) => response,
-            Poll::Pending => match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
-                Some(Poll::Ready(())) => AppError::RequestTimedOut {
-                    after: *this.deadline,
+            Poll::Pending => {
+                let Some(limit) = *this.deadline else {
+                    return Poll::Pending;
+                };
+                if this.sleep.is_none() {
+                    this.sleep
+                        .set(Some(tokio::time::sleep_until(*this.started + limit)));
                 }
-                .into_response(),
-                Some(Poll::Pending) | None => return Poll::Pending,
-            },
+                match this.sleep.as_pin_mut().map(|sleep| sleep.poll(cx)) {
+                    Some(Poll::Ready(())) => {
+                        AppError::RequestTimedOut { after: limit }.into_response()
+                    }
+                    Some(Poll::Pending) | None => return Poll::Pending,
+                }
+            }
         };
         this.metrics.observe_request(
             this.method.as_str(),
