@@ -170,7 +170,7 @@ async fn answer_408(mut stream: TcpStream, header_timeout: Duration) {
          \r\n\
          {body}",
         body.len(),
-        uuid::Uuid::new_v4()
+        String::from_utf8_lossy(&crate::web::request_id::new_id())
     );
     let written = tokio::time::timeout(ANSWER_408_WITHIN, async {
         stream.write_all(answer.as_bytes()).await?;

@@ -32,7 +32,7 @@ mod negotiate;
 mod no_head;
 mod pages;
 mod rate_limit;
-mod request_id;
+pub mod request_id;
 mod request_log;
 mod shutdown;
 mod visitor;

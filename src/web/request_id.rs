@@ -35,13 +35,19 @@ static NEXT: AtomicU64 = AtomicU64::new(0);
 
 impl MakeRequestId for MakeId {
     fn make_request_id<B>(&mut self, _request: &Request<B>) -> Option<RequestId> {
-        let seed = &*SEED;
-        let serial = scramble(NEXT.fetch_add(1, Ordering::Relaxed) ^ seed.key);
-        let mut id = [0u8; 32];
-        hex(seed.prefix, &mut id[..16]);
-        hex(serial, &mut id[16..]);
-        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
+        HeaderValue::from_bytes(&new_id()).ok().map(RequestId::new)
     }
+}
+
+/// The next id of this process, as ASCII hexadecimal digits; also what the server's own `408`
+/// (written before any request reaches the router) carries.
+pub fn new_id() -> [u8; 32] {
+    let seed = &*SEED;
+    let serial = scramble(NEXT.fetch_add(1, Ordering::Relaxed) ^ seed.key);
+    let mut id = [0u8; 32];
+    hex(seed.prefix, &mut id[..16]);
+    hex(serial, &mut id[16..]);
+    id
 }
 
 /// A bijection of `u64` (the finaliser of SplitMix64): distinct inputs give distinct outputs.
