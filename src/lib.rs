@@ -40,6 +40,7 @@ pub mod greeting;
 pub mod history;
 pub mod jobs;
 pub mod live;
+pub mod log_format;
 pub mod log_time;
 pub mod log_writer;
 pub mod metrics;

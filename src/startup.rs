@@ -10,7 +10,7 @@ use anyhow::Context;
 use tokio::{net::TcpListener, sync::watch};
 
 use crate::{
-    config::{Config, ServerLimits, TrustedProxies},
+    config::{Config, ServerLimits},
     greeting::Greeter,
     jobs::{self, JobObserver, WorkerOptions},
     live::{Hub, LiveObserver},
@@ -28,9 +28,6 @@ pub struct App {
     limits: ServerLimits,
     /// The in-process job workers (`WORKERS`), started by [`App::run_until`]; `None` for 0.
     workers: Option<WorkerOptions>,
-    /// `TRUSTED_PROXIES`, for the visitors of the counting routes (the rate limiter has its
-    /// own copy).
-    trusted_proxies: TrustedProxies,
     /// The live counts behind the event streams; `state.store` reports its changes to it.
     hub: Hub,
 }
@@ -90,6 +87,7 @@ impl App {
                 limiter: config
                     .rate_limit
                     .map(|limit| web::RateLimiter::new(limit, config.trusted_proxies.clone())),
+                trusted_proxies: config.trusted_proxies,
                 import_limit: config.import_limit,
                 stats: web::StatsCache::default(),
                 job_lease: config.jobs.lease,
@@ -103,7 +101,6 @@ impl App {
                 observer: Some(metrics_observer.clone()),
                 ..WorkerOptions::new(config.jobs.workers, config.jobs.lease)
             }),
-            trusted_proxies: config.trusted_proxies,
             hub,
         })
     }
@@ -136,7 +133,6 @@ impl App {
             request_timeout,
             limits,
             workers,
-            trusted_proxies,
             hub,
         } = self;
         let (stopping, shutdown) = watch::channel(false);
@@ -160,12 +156,9 @@ impl App {
             max_connections = limits.max_connections,
             "listening on http://{address}"
         );
-        let router = web::with_trusted_proxies(
-            web::router_with(state.clone(), request_timeout, hub),
-            trusted_proxies,
-        );
+        let app = web::app(state.clone(), request_timeout, hub);
         let shutdown_timeout = limits.shutdown_timeout;
-        let served = server::serve(listener, router, limits, stop)
+        let served = server::serve(listener, app, limits, stop)
             .await
             .context("The HTTP server failed");
         let left = stopped_at.get().map_or(shutdown_timeout, |at| {

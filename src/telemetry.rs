@@ -15,6 +15,7 @@ use tracing_subscriber::{EnvFilter, fmt, fmt::MakeWriter};
 
 use crate::{
     config::{LogConfig, LogFormat},
+    log_format::RequestLines,
     log_time::UtcMicros,
     log_writer::{self, FlushGuard, LogWriter},
 };
@@ -68,6 +69,8 @@ where
         .with_writer(writer)
         .with_ansi(ansi);
     let installed = match log.format {
+        // Without colours, the request line is written the short way (the same text).
+        LogFormat::Pretty if !ansi => builder.event_format(RequestLines::new()).try_init(),
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };

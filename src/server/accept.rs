@@ -9,11 +9,10 @@
 
 use std::{future::Future, io, sync::Arc, time::Duration};
 
-use axum::Router;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument;
 
-use super::{backlog::Backlog, connection, registry::Registry, state::Timeouts};
+use super::{HttpService, backlog::Backlog, connection, registry::Registry, state::Timeouts};
 use crate::config::ServerLimits;
 
 /// Pause after an accept error that is not about one connection (such as running out of
@@ -24,7 +23,7 @@ const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 pub(super) async fn run(
     backlog: &Backlog,
     registry: &Arc<Registry>,
-    router: Router,
+    service: impl HttpService,
     limits: &ServerLimits,
     stop: impl Future<Output = ()>,
 ) {
@@ -47,11 +46,11 @@ pub(super) async fn run(
         };
         match accepted {
             Ok((stream, peer)) => {
-                let router = router.clone();
+                let service = service.clone();
                 registry.spawn(move |state| {
                     async move {
                         let _slot = slot;
-                        connection::serve(stream, peer, state, router, timeouts).await;
+                        connection::serve(stream, peer, state, service, timeouts).await;
                     }
                     // No peer address in the span: client addresses are never logged (see
                     // the README's "History and unique visitors").

@@ -22,7 +22,6 @@ use std::{
     time::Duration,
 };
 
-use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::{
@@ -32,6 +31,7 @@ use tokio::{
 };
 
 use super::{
+    HttpService,
     state::{ConnectionState, Expiry, Timeouts},
     tracked::{TrackedIo, TrackedService},
 };
@@ -46,11 +46,11 @@ pub(super) async fn serve(
     stream: TcpStream,
     peer: SocketAddr,
     state: Arc<ConnectionState>,
-    router: Router,
+    service: impl HttpService,
     timeouts: Timeouts,
 ) {
     let io = TokioIo::new(TrackedIo::new(stream, state.clone()));
-    let service = TrackedService::new(router, peer, state.clone());
+    let service = TrackedService::new(service, peer, state.clone());
     // No hyper timer: the deadlines are watched here, with one timer per connection, rather
     // than by a timer hyper would set and clear around every request head.
     let mut conn = http1::Builder::new()

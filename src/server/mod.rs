@@ -26,16 +26,45 @@ mod registry;
 mod state;
 mod tracked;
 
-use std::{future::Future, io, sync::Arc};
+use std::{convert::Infallible, future::Future, io, sync::Arc};
 
-use axum::Router;
+use axum::{
+    body::Body,
+    http::{Request, Response},
+};
 use tokio::net::TcpListener;
+use tower::Service;
 
 use crate::config::ServerLimits;
 
 use self::{backlog::Backlog, registry::Registry};
 
-/// Serves `router` on `listener` until `stop` completes, then shuts down within
+/// What the server serves: axum's requests and responses, cheap to clone, and always ready
+/// (it is called without `poll_ready`, as axum's `Router` and the layers tally puts around it
+/// allow). `web::app` is one; so is a bare `Router`.
+pub trait HttpService:
+    Service<Request<Body>, Response = Response<Body>, Error = Infallible, Future: Send + 'static>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> HttpService for S where
+    S: Service<
+            Request<Body>,
+            Response = Response<Body>,
+            Error = Infallible,
+            Future: Send + 'static,
+        > + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
+
+/// Serves `service` on `listener` until `stop` completes, then shuts down within
 /// `limits.shutdown_timeout`:
 ///
 /// 1. the listener is closed at once (new connections are refused);
@@ -45,13 +74,13 @@ use self::{backlog::Backlog, registry::Registry};
 ///    says how many.
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    service: impl HttpService,
     limits: ServerLimits,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     let backlog = Backlog::new(listener)?;
     let registry = Arc::new(Registry::default());
-    accept::run(&backlog, &registry, router, &limits, stop).await;
+    accept::run(&backlog, &registry, service, &limits, stop).await;
     drop(backlog);
 
     let (closed, in_flight) = registry.close_all();

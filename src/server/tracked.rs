@@ -14,9 +14,7 @@ use std::{
     task::{Context, Poll},
 };
 
-use axum::routing::future::RouteFuture;
 use axum::{
-    Router,
     body::{Body, Bytes},
     extract::ConnectInfo,
     http::{Request, Response},
@@ -24,9 +22,8 @@ use axum::{
 use hyper::body::{Frame, Incoming, SizeHint};
 use pin_project_lite::pin_project;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tower::Service;
 
-use super::state::ConnectionState;
+use super::{HttpService, state::ConnectionState};
 
 /// A socket that reports arriving bytes.
 pub(super) struct TrackedIo<T> {
@@ -89,52 +86,56 @@ impl<T: AsyncWrite + Unpin> AsyncWrite for TrackedIo<T> {
     }
 }
 
-/// The router as a hyper service that marks each request in flight until its response body
-/// is done with, and hands it the peer's address.
+/// The app as a hyper service that marks each request in flight until its response body is
+/// done with, and hands it the peer's address.
 #[derive(Clone)]
-pub(super) struct TrackedService {
-    router: Router,
+pub(super) struct TrackedService<S> {
+    service: S,
     peer: SocketAddr,
     state: Arc<ConnectionState>,
 }
 
-impl TrackedService {
-    pub fn new(router: Router, peer: SocketAddr, state: Arc<ConnectionState>) -> Self {
+impl<S> TrackedService<S> {
+    pub fn new(service: S, peer: SocketAddr, state: Arc<ConnectionState>) -> Self {
         TrackedService {
-            router,
+            service,
             peer,
             state,
         }
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for TrackedService {
+impl<S: HttpService> hyper::service::Service<Request<Incoming>> for TrackedService<S> {
     type Response = Response<TrackedBody>;
     type Error = Infallible;
-    type Future = Serving;
+    type Future = Serving<S::Future>;
 
-    fn call(&self, mut request: Request<Incoming>) -> Serving {
+    fn call(&self, mut request: Request<Incoming>) -> Self::Future {
         request.extensions_mut().insert(ConnectInfo(self.peer));
         let in_flight = InFlight::start(self.state.clone());
-        // A router is always ready; its future is named, so it is not boxed once more here.
+        // The service is always ready (see `HttpService`); its future is named, so it is not
+        // boxed once more here.
         Serving {
-            response: self.router.clone().call(request),
+            response: self.service.clone().call(request.map(Body::new)),
             in_flight: Some(in_flight),
         }
     }
 }
 
 pin_project! {
-    /// A request being served: the router's future, and the mark that keeps the request in
+    /// A request being served: the app's future, and the mark that keeps the request in
     /// flight, handed to the response body when there is one.
-    pub(super) struct Serving {
+    pub(super) struct Serving<F> {
         #[pin]
-        response: RouteFuture<Infallible>,
+        response: F,
         in_flight: Option<InFlight>,
     }
 }
 
-impl Future for Serving {
+impl<F> Future for Serving<F>
+where
+    F: Future<Output = Result<Response<Body>, Infallible>>,
+{
     type Output = Result<Response<TrackedBody>, Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

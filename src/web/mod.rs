@@ -43,13 +43,15 @@ use std::{
 };
 
 use axum::{
-    Extension, Router,
+    Router,
     extract::{Request, State},
     response::{IntoResponse, Response},
 };
 
-use request_log::RequestLogLayer;
+use cors::Cors;
+use request_log::{RequestLog, RequestLogLayer};
 use tower::ServiceBuilder;
+use tower_http::add_extension::{AddExtension, AddExtensionLayer};
 
 pub use api::{STATS_TTL, StatsCache, openapi::DOCUMENT as OPENAPI};
 pub use client_ip::ClientIp;
@@ -60,9 +62,10 @@ pub use rate_limit::{
     RATELIMIT_LIMIT, RATELIMIT_REMAINING, RATELIMIT_RESET, RateLimiter, enforce, limit_routes,
 };
 pub use shutdown::Shutdown;
-pub use visitor::{HitVisitor, with_trusted_proxies};
+pub use visitor::HitVisitor;
 
 use crate::{
+    config::TrustedProxies,
     greeting::Greeter,
     live::{Hub, LiveObserver, LiveOptions},
     metrics::Metrics,
@@ -103,6 +106,8 @@ pub struct AppParts {
     pub admin: Option<TokenHash>,
     /// The per-client limit on the API's counting routes; `None` with `RATE_LIMIT=off`.
     pub limiter: Option<RateLimiter>,
+    /// `TRUSTED_PROXIES`: whose forwarded address is a visitor's (see [`HitVisitor`]).
+    pub trusted_proxies: TrustedProxies,
     /// `IMPORT_LIMIT`: the largest body `POST /api/v1/import` reads, in bytes.
     pub import_limit: u64,
     /// The last answer of `GET /api/v1/stats`, kept for a while.
@@ -116,15 +121,33 @@ pub struct AppParts {
 /// The whole application as a `Router`, ready to serve (or to test with `oneshot`), with a
 /// live hub of its own at the default settings. `state.store` does not report its changes to
 /// that hub, so the event streams see them through the store's change feed only; the server
-/// builds its hub itself and uses [`router_with`].
+/// builds its hub itself and serves [`app`].
 pub fn router(state: AppState, request_timeout: Duration) -> Router {
     let observer: Arc<dyn LiveObserver> = state.metrics.clone();
     let hub = Hub::new(state.store.clone(), LiveOptions::default(), Some(observer));
-    router_with(state, request_timeout, hub)
+    Router::new().fallback_service(app(state, request_timeout, hub))
 }
 
+/// The whole application as the server serves it: the routes inside the outer layers.
+pub type App = RequestLog<Cors<AddExtension<Router, Hub>>>;
+
 /// The whole application, its event streams served by `hub`.
-pub fn router_with(state: AppState, request_timeout: Duration, hub: Hub) -> Router {
+///
+/// The outer layers (request id and log line, CORS, the hub for the event streams) wrap the
+/// router once, as one service, rather than through `Router::layer`, which wraps every route
+/// (and the fallbacks) in a boxed service of its own that is cloned, and whose future is
+/// boxed, on every request. So they also see the requests no route matches: a 404 or 405
+/// carries the request id and the CORS headers, and preflights reach CORS for every path.
+pub fn app(state: AppState, request_timeout: Duration, hub: Hub) -> App {
+    ServiceBuilder::new()
+        .layer(RequestLogLayer)
+        .layer(api_cors())
+        .layer(AddExtensionLayer::new(hub))
+        .service(routes(state, request_timeout))
+}
+
+/// The routes, each with the layers that need the matched route.
+fn routes(state: AppState, request_timeout: Duration) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(counter::router())
@@ -145,16 +168,6 @@ pub fn router_with(state: AppState, request_timeout: Duration, hub: Hub) -> Rout
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
-        // Outside the routing, so that preflights reach CORS for every route (a
-        // `method_not_allowed_fallback` replaces the per-route layers' fallbacks) and a 429 or
-        // 404 carries the CORS headers and the request id too. One `layer` call for the three:
-        // each call wraps every route in one more boxed service, cloned for every request.
-        .layer(
-            ServiceBuilder::new()
-                .layer(RequestLogLayer)
-                .layer(api_cors())
-                .layer(Extension(hub)),
-        )
 }
 
 async fn not_found(State(state): State<AppState>, request: Request) -> Response {

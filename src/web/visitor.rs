@@ -5,22 +5,20 @@
 //! the header itself), and its `User-Agent`. The store turns the two into a keyed hash under
 //! the day's salt at once (see `store::visitor`); neither is kept, logged, or put in an error.
 //!
-//! The trusted proxies reach the extractor as a request extension that the app adds around
-//! the whole router ([`with_trusted_proxies`], in `startup.rs`), so that the routes need no
-//! new state. A router served without it (the tests that build one by hand) trusts no proxy:
-//! the peer is the client, as for the rate limiter. Without a peer address at all (a router
-//! driven by `oneshot`) there is no visitor, and the hit counts no unique visitor.
+//! The trusted proxies are read from the app's state ([`super::AppParts::trusted_proxies`]),
+//! not from a request extension: an extension would be one more allocation and one more layer
+//! on every request. Without a peer address at all (a router driven by `oneshot`) there is no
+//! visitor, and the hit counts no unique visitor.
 
 use std::convert::Infallible;
 
 use axum::{
-    Extension, Router,
     extract::FromRequestParts,
     http::{header, request::Parts},
 };
 
-use super::ClientIp;
-use crate::{config::TrustedProxies, store::Visitor};
+use super::{AppState, ClientIp};
+use crate::store::Visitor;
 
 /// The visitor of a counting request, if its address is known.
 pub struct HitVisitor(pub Option<Visitor>);
@@ -32,16 +30,15 @@ impl HitVisitor {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for HitVisitor {
+impl FromRequestParts<AppState> for HitVisitor {
     type Rejection = Infallible;
 
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
-        let trusted = parts
-            .extensions
-            .get::<TrustedProxies>()
-            .cloned()
-            .unwrap_or_default();
-        let client = ClientIp::of_request(&parts.extensions, &parts.headers, &trusted);
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let client =
+            ClientIp::of_request(&parts.extensions, &parts.headers, &state.trusted_proxies);
         let user_agent = parts
             .headers
             .get(header::USER_AGENT)
@@ -50,9 +47,4 @@ impl<S: Send + Sync> FromRequestParts<S> for HitVisitor {
             client.ip().map(|address| Visitor::new(address, user_agent)),
         ))
     }
-}
-
-/// `router` with `TRUSTED_PROXIES` available to [`HitVisitor`].
-pub fn with_trusted_proxies(router: Router, trusted: TrustedProxies) -> Router {
-    router.layer(Extension(trusted))
 }

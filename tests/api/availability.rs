@@ -313,6 +313,7 @@ async fn request_deadline_answers_503_with_a_body() {
         metrics: metrics.clone(),
         admin: None,
         limiter: None,
+        trusted_proxies: Default::default(),
         import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
         stats: tally::web::StatsCache::default(),
         job_lease: tally::config::DEFAULT_JOB_LEASE,

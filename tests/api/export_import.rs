@@ -760,6 +760,7 @@ async fn an_import_outlives_the_request_deadline() {
         metrics: Arc::new(Metrics::new()),
         admin: Some(TokenHash::of(ADMIN)),
         limiter: None,
+        trusted_proxies: Default::default(),
         import_limit: 1 << 20,
         stats: StatsCache::default(),
         job_lease: tally::config::DEFAULT_JOB_LEASE,

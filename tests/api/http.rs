@@ -272,6 +272,7 @@ fn memory_router() -> axum::Router {
     let state = AppState::new(AppParts {
         admin: None,
         limiter: None,
+        trusted_proxies: Default::default(),
         import_limit: tally::config::DEFAULT_IMPORT_LIMIT,
         stats: tally::web::StatsCache::default(),
         job_lease: tally::config::DEFAULT_JOB_LEASE,

@@ -69,6 +69,7 @@ async fn jobs_app_with(backend: Backend, configure: impl FnOnce(&mut AppParts)) 
         metrics: Arc::new(Metrics::new()),
         admin: Some(TokenHash::of(ADMIN)),
         limiter: None,
+        trusted_proxies: Default::default(),
         import_limit: DEFAULT_IMPORT_LIMIT,
         stats: StatsCache::default(),
         job_lease: DEFAULT_JOB_LEASE,

@@ -1,0 +1,328 @@
+//! The request line ([`crate::web`]'s one event per request, target `tally::request`) written
+//! straight into the line, in exactly the text tracing-subscriber's default format gives it.
+//!
+//! Why: at INFO every request writes that line, and in a profile of `/healthz` under load the
+//! default formatter was most of the line's cost. It is general: it looks up the span the
+//! event is in, pads the level and paints level, target and every field name through
+//! nu-ansi-term styles (empty ones when colours are off, still written), and formats every
+//! field, numbers included, through `core::fmt`. The request line's shape is known: no span
+//! around it at INFO, a fixed target, a constant message, three text fields and two numbers.
+//!
+//! So [`RequestLines`] wraps the default format and takes the short way only for that line,
+//! only without colours (a terminal gets the default format, colours and all) and only outside
+//! any span (with `RUST_LOG=debug` the connection's span is entered, and the default format
+//! writes it); every other event goes to the default format. The text is the same either way,
+//! which the tests check by formatting the same events both ways.
+
+use std::fmt::{self, Write as _};
+
+use tracing::{Event, Level, Subscriber, field::Field};
+use tracing_subscriber::{
+    fmt::{
+        FmtContext, FormatEvent, FormatFields,
+        format::{Format, Full, Writer},
+        time::FormatTime,
+    },
+    registry::LookupSpan,
+};
+
+use crate::log_time::UtcMicros;
+
+/// The target of the request line (see `web::request_log`).
+pub const REQUEST_TARGET: &str = "tally::request";
+
+/// The default format, with the request line written the short way.
+pub struct RequestLines {
+    full: Format<Full, UtcMicros>,
+}
+
+impl RequestLines {
+    /// The default format without colours (the timestamp as [`UtcMicros`] writes it).
+    pub fn new() -> RequestLines {
+        RequestLines {
+            full: Format::default().with_timer(UtcMicros).with_ansi(false),
+        }
+    }
+}
+
+impl Default for RequestLines {
+    fn default() -> Self {
+        RequestLines::new()
+    }
+}
+
+impl<S, N> FormatEvent<S, N> for RequestLines
+where
+    S: Subscriber + for<'a> LookupSpan<'a>,
+    N: for<'a> FormatFields<'a> + 'static,
+{
+    fn format_event(
+        &self,
+        ctx: &FmtContext<'_, S, N>,
+        mut writer: Writer<'_>,
+        event: &Event<'_>,
+    ) -> fmt::Result {
+        let meta = event.metadata();
+        if meta.target() != REQUEST_TARGET
+            || writer.has_ansi_escapes()
+            || ctx.event_scope().is_some()
+        {
+            return self.full.format_event(ctx, writer, event);
+        }
+        #[cfg(test)]
+        tests::SHORT_WAY.with(|n| n.set(n.get() + 1));
+        // What the default format writes, in its order: time, level, target, fields.
+        if UtcMicros.format_time(&mut writer).is_err() {
+            writer.write_str("<unknown time>")?;
+        }
+        writer.write_char(' ')?;
+        writer.write_str(level(*meta.level()))?;
+        writer.write_char(' ')?;
+        writer.write_str(meta.target())?;
+        writer.write_str(": ")?;
+        let mut fields = Fields {
+            writer: writer.by_ref(),
+            first: true,
+            result: Ok(()),
+        };
+        event.record(&mut fields);
+        fields.result?;
+        writer.write_char('\n')
+    }
+}
+
+/// The level as the default format writes it without colours: padded to five.
+fn level(level: Level) -> &'static str {
+    match level {
+        Level::TRACE => "TRACE",
+        Level::DEBUG => "DEBUG",
+        Level::INFO => " INFO",
+        Level::WARN => " WARN",
+        Level::ERROR => "ERROR",
+    }
+}
+
+/// Writes the fields as the default format does: the message bare, then `name=value`, one
+/// space between; text through `Debug` (quoted) and `%` values through `Display`, numbers
+/// without `core::fmt`.
+struct Fields<'a> {
+    writer: Writer<'a>,
+    first: bool,
+    result: fmt::Result,
+}
+
+impl Fields<'_> {
+    /// The space before a field and its `name=`; false when nothing more is to be written.
+    fn begin(&mut self, field: &Field) -> bool {
+        if self.result.is_err() {
+            return false;
+        }
+        if !self.first {
+            self.result = self.writer.write_char(' ');
+        }
+        self.first = false;
+        let name = field.name();
+        if name != "message" {
+            let name = name.strip_prefix("r#").unwrap_or(name);
+            self.result = self
+                .result
+                .and_then(|()| self.writer.write_str(name))
+                .and_then(|()| self.writer.write_char('='));
+        }
+        self.result.is_ok()
+    }
+
+    fn number(&mut self, field: &Field, digits: &str) {
+        if self.begin(field) {
+            self.result = self.writer.write_str(digits);
+        }
+    }
+}
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.number(field, itoa::Buffer::new().format(value));
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.number(field, if value { "true" } else { "false" });
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        if field.name() == "message" {
+            self.record_debug(field, &format_args!("{value}"));
+        } else {
+            self.record_debug(field, &value);
+        }
+    }
+
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        if self.begin(field) {
+            self.result = if field.name() == "message" {
+                write!(Escaping(&mut self.writer), "{value:?}")
+            } else {
+                write!(self.writer, "{value:?}")
+            };
+        }
+    }
+}
+
+/// Writes a message as the default format does: the control characters a terminal could take
+/// for the start of an escape sequence are written as escapes, so a message cannot recolour
+/// or rewrite the terminal it is read on.
+struct Escaping<'a, 'w>(&'a mut Writer<'w>);
+
+impl fmt::Write for Escaping<'_, '_> {
+    fn write_str(&mut self, text: &str) -> fmt::Result {
+        // Most messages have none: one write. (0xc2 leads the UTF-8 of U+0080 to U+00BF.)
+        if !text
+            .bytes()
+            .any(|b| matches!(b, 0x1b | 0x07 | 0x08 | 0x0c | 0x7f | 0xc2))
+        {
+            return self.0.write_str(text);
+        }
+        for c in text.chars() {
+            match c {
+                '\u{1b}' => self.0.write_str("\\x1b")?,
+                '\u{07}' => self.0.write_str("\\x07")?,
+                '\u{08}' => self.0.write_str("\\x08")?,
+                '\u{0c}' => self.0.write_str("\\x0c")?,
+                '\u{7f}' => self.0.write_str("\\x7f")?,
+                '\u{80}'..='\u{9f}' => write!(self.0, "\\u{{{:x}}}", u32::from(c))?,
+                c => self.0.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{
+        io,
+        sync::{Arc, Mutex},
+    };
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    use super::*;
+
+    thread_local! {
+        /// Lines written the short way on this thread.
+        pub(super) static SHORT_WAY: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.lock().expect("not poisoned").extend_from_slice(buf);
+            Ok(buf.len())
+        }
+
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Captured {
+        type Writer = Captured;
+
+        fn make_writer(&'a self) -> Captured {
+            self.clone()
+        }
+    }
+
+    /// The events of a request's life: request lines with every kind of field, others, and a
+    /// request line inside a span.
+    fn log_some_events() {
+        let id = "0af7651916cd43dd8448eb211c80319c";
+        tracing::info!(
+            target: "tally::request",
+            method = %"GET",
+            path = %"/count",
+            request_id = %id,
+            status = 200_u16,
+            latency_us = 1234_u64,
+            "request"
+        );
+        tracing::info!(
+            target: "tally::request",
+            method = %"POST",
+            path = %"/api/v1/counters/a/b/hit",
+            request_id = %"-",
+            status = 503_u16,
+            latency_us = 0_u64,
+            "request"
+        );
+        tracing::info!(
+            target: "tally::request",
+            quoted = "a \"text\"",
+            negative = -7_i64,
+            flag = true,
+            r#type = %"raw",
+            "a line\twith\u{1b}[31m escapes\u{85}\u{7}"
+        );
+        tracing::warn!(error = %"the store is down", "another line");
+        tracing::info!(target: "tally::request", message = "a text message\u{1b}", n = 1_u64);
+        let span = tracing::info_span!("connection", n = 1);
+        let _inside = span.enter();
+        tracing::info!(target: "tally::request", status = 200_u16, "request");
+    }
+
+    /// What `format` makes of [`log_some_events`], the timestamps cut off.
+    fn lines<E>(format: E) -> Vec<String>
+    where
+        E: for<'w> FormatEvent<
+                tracing_subscriber::Registry,
+                tracing_subscriber::fmt::format::DefaultFields,
+            > + Send
+            + Sync
+            + 'static,
+    {
+        let captured = Captured::default();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(captured.clone())
+            .with_ansi(false)
+            .event_format(format)
+            .finish();
+        tracing::subscriber::with_default(subscriber, log_some_events);
+        let text =
+            String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("UTF-8");
+        text.lines()
+            .map(|line| {
+                let (time, rest) = line.split_once(' ').expect("a timestamp first");
+                assert_eq!(time.len(), "2026-12-01T21:25:17.200822Z".len(), "{line}");
+                rest.to_owned()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn the_short_way_writes_what_the_default_format_writes() {
+        let short = lines(RequestLines::new());
+        // The request lines outside the span; not the others, nor the one inside it.
+        assert_eq!(SHORT_WAY.with(std::cell::Cell::get), 4);
+        let default = lines(Format::default().with_timer(UtcMicros).with_ansi(false));
+        assert_eq!(short, default);
+        assert_eq!(short.len(), 6);
+        assert_eq!(
+            short[0],
+            " INFO tally::request: request method=GET path=/count \
+             request_id=0af7651916cd43dd8448eb211c80319c status=200 latency_us=1234"
+        );
+        assert!(short[2].contains("quoted=\"a \\\"text\\\"\" negative=-7 flag=true type=raw"));
+        assert!(!short[2].contains('\u{1b}'), "{}", short[2]);
+        assert!(
+            short[4].contains("tally::request: a text message\\x1b n=1"),
+            "{}",
+            short[4]
+        );
+        assert!(short[5].contains("connection{n=1}: tally::request: request status=200"));
+    }
+}
