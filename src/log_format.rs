@@ -201,7 +201,7 @@ impl fmt::Write for Escaping<'_, '_> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::{
         io,
         sync::{Arc, Mutex},
@@ -216,8 +216,15 @@ mod tests {
         pub(super) static SHORT_WAY: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
     }
 
+    /// Collects what a test's subscriber writes (the request log's tests use it too).
     #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
+    pub(crate) struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl Captured {
+        pub(crate) fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
+        }
+    }
 
     impl io::Write for Captured {
         fn write(&mut self, buf: &[u8]) -> io::Result<usize> {

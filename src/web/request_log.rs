@@ -218,46 +218,13 @@ where
 
 #[cfg(test)]
 mod tests {
-    use std::{
-        convert::Infallible,
-        io,
-        sync::{Arc, Mutex},
-    };
+    use std::convert::Infallible;
 
     use axum::body::Body;
     use tower::{ServiceBuilder, ServiceExt, service_fn};
-    use tracing_subscriber::fmt::MakeWriter;
 
     use super::*;
-
-    /// Collects what the subscriber writes.
-    #[derive(Clone, Default)]
-    struct Captured(Arc<Mutex<Vec<u8>>>);
-
-    impl io::Write for Captured {
-        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-            self.0.lock().expect("not poisoned").extend_from_slice(buf);
-            Ok(buf.len())
-        }
-
-        fn flush(&mut self) -> io::Result<()> {
-            Ok(())
-        }
-    }
-
-    impl<'a> MakeWriter<'a> for Captured {
-        type Writer = Captured;
-
-        fn make_writer(&'a self) -> Captured {
-            self.clone()
-        }
-    }
-
-    impl Captured {
-        fn text(&self) -> String {
-            String::from_utf8_lossy(&self.0.lock().expect("not poisoned")).into_owned()
-        }
-    }
+    use crate::log_format::tests::Captured;
 
     /// Serves `request` through the layer around a handler that logs a line of its own with
     /// [`current`]; the response's `x-request-id` and everything logged.
