@@ -28,7 +28,8 @@ use tracing_subscriber::{
 
 use crate::log_time::UtcMicros;
 
-/// The target of the request line (see `web::request_log`).
+/// The target of the request line; `web::request_log` logs it under this one, so the two
+/// cannot drift apart.
 pub const REQUEST_TARGET: &str = "tally::request";
 
 /// The default format, with the request line written the short way.
@@ -299,9 +300,9 @@ pub(crate) mod tests {
             .event_format(format)
             .finish();
         tracing::subscriber::with_default(subscriber, log_some_events);
-        let text =
-            String::from_utf8(captured.0.lock().expect("not poisoned").clone()).expect("UTF-8");
-        text.lines()
+        captured
+            .text()
+            .lines()
             .map(|line| {
                 let (time, rest) = line.split_once(' ').expect("a timestamp first");
                 assert_eq!(time.len(), "2026-12-01T21:25:17.200822Z".len(), "{line}");

@@ -28,6 +28,7 @@ use tower::{Layer, Service};
 use tower_http::request_id::MakeRequestId;
 
 use super::request_id::MakeId;
+use crate::log_format::REQUEST_TARGET;
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -116,11 +117,10 @@ where
             current.len = u8::try_from(kept).unwrap_or(0);
         }
         // Only what the line needs, taken before the request moves on.
-        let line =
-            tracing::enabled!(target: "tally::request", tracing::Level::INFO).then(|| Line {
-                method: request.method().clone(),
-                path: Path::of(request.uri().path()),
-            });
+        let line = tracing::enabled!(target: REQUEST_TARGET, tracing::Level::INFO).then(|| Line {
+            method: request.method().clone(),
+            path: Path::of(request.uri().path()),
+        });
         Logged {
             inner: CURRENT.scope(current, self.inner.call(request)),
             id,
@@ -200,7 +200,7 @@ where
             let request_id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-");
             let latency_us = u64::try_from(this.started.elapsed().as_micros()).unwrap_or(u64::MAX);
             tracing::info!(
-                target: "tally::request",
+                target: REQUEST_TARGET,
                 method = %line.method,
                 path = %line.path.as_str(),
                 request_id = %request_id,
