@@ -32,15 +32,21 @@ thread_local! {
 
 impl FormatTime for UtcMicros {
     fn format_time(&self, w: &mut Writer<'_>) -> fmt::Result {
-        let since = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default();
-        let seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
-        SECOND.with(|second| {
-            let mut second = second.borrow_mut();
-            write_time(&mut second, seconds, since.subsec_micros(), w)
-        })
+        write_now(w)
     }
+}
+
+/// Writes the time now as a line's stamp (what [`UtcMicros`] gives the subscriber, for a line
+/// written without it: [`crate::log_format`]'s request line).
+pub fn write_now(w: &mut impl fmt::Write) -> fmt::Result {
+    let since = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let seconds = i64::try_from(since.as_secs()).unwrap_or(i64::MAX);
+    SECOND.with(|second| {
+        let mut second = second.borrow_mut();
+        write_time(&mut second, seconds, since.subsec_micros(), w)
+    })
 }
 
 fn write_time(

@@ -100,7 +100,7 @@ impl LogWriter {
     }
 
     /// Appends one line (the subscriber writes each event with a single call), or drops it.
-    fn append(&self, line: &[u8]) {
+    pub(crate) fn append(&self, line: &[u8]) {
         let mut pending = self.shared.pending();
         if pending.bytes.len() + line.len() > self.shared.limit {
             pending.dropped += 1;

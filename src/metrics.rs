@@ -196,7 +196,9 @@ impl Metrics {
         self.job_queue_depth.set(queued);
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: &str, seconds: f64) {
+    /// Counts a request and its latency. `method` is a [`method_label`]; `route` the matched
+    /// route, or `unmatched`.
+    pub fn observe_request(&self, method: &'static str, route: &str, status: &str, seconds: f64) {
         self.http_requests
             .with_label_values(&[method, route, status])
             .inc();
@@ -227,6 +229,19 @@ impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
     }
+}
+
+/// The `method` label of a request: its method when it is one of the standard nine, `other`
+/// otherwise. A client can send any token as a method; labelled as sent, each would be a new
+/// series, kept for the life of the process.
+pub fn method_label(method: &str) -> &'static str {
+    const STANDARD: [&str; 9] = [
+        "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+    ];
+    STANDARD
+        .into_iter()
+        .find(|standard| *standard == method)
+        .unwrap_or("other")
 }
 
 /// Content type of [`Metrics::render`].
@@ -267,5 +282,64 @@ impl JobObserver for Metrics {
         self.job_duration
             .with_label_values(&[kind.as_str()])
             .observe(elapsed.as_secs_f64());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `http_requests_total` lines of `metrics`' page.
+    fn request_lines(metrics: &Metrics) -> Vec<String> {
+        metrics
+            .render()
+            .lines()
+            .filter(|line| line.starts_with("http_requests_total{"))
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn each_series_counts_its_own_requests() {
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            metrics.observe_request("GET", "/count", "200", 0.001);
+        }
+        metrics.observe_request("GET", "/count", "503", 2.0);
+        metrics.observe_request("POST", "/count", "200", 0.001);
+        metrics.observe_request("GET", "/healthz", "200", 0.0001);
+        // Another app's metrics in the same process keep their own series.
+        let other = Metrics::new();
+        other.observe_request("GET", "/count", "200", 0.001);
+        assert_eq!(
+            request_lines(&metrics),
+            [
+                r#"http_requests_total{method="GET",route="/count",status="200"} 3"#,
+                r#"http_requests_total{method="GET",route="/count",status="503"} 1"#,
+                r#"http_requests_total{method="GET",route="/healthz",status="200"} 1"#,
+                r#"http_requests_total{method="POST",route="/count",status="200"} 1"#,
+            ]
+        );
+        assert_eq!(
+            request_lines(&other),
+            [r#"http_requests_total{method="GET",route="/count",status="200"} 1"#]
+        );
+        let page = metrics.render();
+        assert!(
+            page.contains(r#"http_request_duration_seconds_count{method="GET",route="/count"} 4"#),
+            "{page}"
+        );
+    }
+
+    #[test]
+    fn methods_are_labelled_as_sent_only_when_standard() {
+        for method in [
+            "GET", "HEAD", "POST", "PUT", "DELETE", "OPTIONS", "PATCH", "CONNECT", "TRACE",
+        ] {
+            assert_eq!(method_label(method), method);
+        }
+        for method in ["FROB", "get", "PROPFIND", ""] {
+            assert_eq!(method_label(method), "other", "{method}");
+        }
     }
 }

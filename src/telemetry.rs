@@ -35,7 +35,7 @@ pub struct LogGuard {
 pub fn init(log: &LogConfig) -> LogGuard {
     match LogWriter::spawn(std::io::stderr(), log_writer::LIMIT) {
         Ok((writer, guard)) => {
-            if !install(log, writer.clone()) {
+            if !install(log, writer.clone(), Some(writer.clone())) {
                 return LogGuard { _flush: None };
             }
             let _first = WRITER.set(writer);
@@ -48,14 +48,15 @@ pub fn init(log: &LogConfig) -> LogGuard {
             eprintln!(
                 "tally: cannot start the log writer thread ({err}); logging to stderr directly"
             );
-            let _installed = install(log, std::io::stderr);
+            let _installed = install(log, std::io::stderr, None);
             LogGuard { _flush: None }
         }
     }
 }
 
-/// Installs the subscriber writing to `writer`; false when one was installed before.
-fn install<W>(log: &LogConfig, writer: W) -> bool
+/// Installs the subscriber writing to `writer`, which is `direct` when it is a [`LogWriter`]
+/// (the request line can then skip the event); false when one was installed before.
+fn install<W>(log: &LogConfig, writer: W, direct: Option<LogWriter>) -> bool
 where
     W: for<'a> MakeWriter<'a> + Send + Sync + 'static,
 {
@@ -70,7 +71,13 @@ where
         .with_ansi(ansi);
     let installed = match log.format {
         // Without colours, the request line is written the short way (the same text).
-        LogFormat::Pretty if !ansi => builder.event_format(RequestLines::new()).try_init(),
+        LogFormat::Pretty if !ansi => {
+            let format = match direct {
+                Some(direct) => RequestLines::writing_to(direct),
+                None => RequestLines::new(),
+            };
+            builder.event_format(format).try_init()
+        }
         LogFormat::Pretty => builder.try_init(),
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };

@@ -12,7 +12,7 @@ use std::{
 use axum::{
     Router,
     extract::{MatchedPath, Request, State},
-    http::{Method, header},
+    http::header,
     response::{IntoResponse, Response},
     routing::get,
 };
@@ -22,7 +22,7 @@ use tokio::time::{Instant, Sleep};
 use tower::{Layer, Service};
 
 use super::{AppState, error::AppError};
-use crate::metrics::{CONTENT_TYPE, Metrics};
+use crate::metrics::{CONTENT_TYPE, Metrics, method_label};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/metrics", get(render))
@@ -44,12 +44,13 @@ async fn render(State(state): State<AppState>) -> impl IntoResponse {
 /// Records every routed request under its matched route (`/count`, not the raw path), and
 /// answers 503 (with a body and `Retry-After`) when it takes longer than its deadline; the
 /// deadline's 503 is recorded like any answer. Installed with `route_layer`, so it runs after
-/// routing; unmatched requests are recorded by the fallback under the route label `unmatched`.
+/// routing; unmatched requests are recorded by the fallback under the route label `unmatched`,
+/// and a method a route does not answer (its `405`) by the method-not-allowed fallback.
 ///
 /// A layer of its own rather than an `axum::middleware::from_fn`, and one for both jobs: it is
 /// on the path of every request, and `from_fn` boxes the future it wraps and clones its state
 /// on each call. Nothing here allocates: the route is the router's shared string, the method
-/// and status are borrowed as `&'static str` where they are standard.
+/// a [`method_label`] and the status its `&'static str`.
 #[derive(Clone)]
 pub struct TrackLayer {
     metrics: Arc<Metrics>,
@@ -93,7 +94,7 @@ where
     }
 
     fn call(&mut self, request: Request) -> Self::Future {
-        let method = request.method().clone();
+        let method = method_label(request.method().as_str());
         let route = request.extensions().get::<MatchedPath>().cloned();
         let started = Instant::now();
         Tracked {
@@ -119,7 +120,7 @@ pin_project! {
         sleep: Option<Sleep>,
         deadline: Option<Duration>,
         metrics: Arc<Metrics>,
-        method: Method,
+        method: &'static str,
         route: Option<MatchedPath>,
         started: Instant,
     }
@@ -152,7 +153,7 @@ where
             }
         };
         this.metrics.observe_request(
-            this.method.as_str(),
+            this.method,
             this.route.as_ref().map_or("unmatched", MatchedPath::as_str),
             response.status().as_str(),
             this.started.elapsed().as_secs_f64(),

@@ -14,8 +14,10 @@
 //!
 //! The counting API lives in `api` (`/api/v1`) and `compat` (CountAPI's and Abacus's routes
 //! at the root, for their clients); `live` is what their live event streams share (the
-//! [`Hub`] behind them is [`crate::live`]'s, handed to the routes as an extension). Pieces for both, put on their routes where they are built:
-//! the rate limiter ([`RateLimiter`], on the methods that count or create) and the
+//! [`Hub`] behind them is [`crate::live`]'s, handed to those two routes alone as an extension:
+//! put on every request, it cost each one an allocation and, with axum's own extensions, a
+//! rehash of the request's extension map). Pieces for both, put on their routes where they are
+//! built: the rate limiter ([`RateLimiter`], on the methods that count or create) and the
 //! [`ClientIp`] extractor it rests on.
 
 pub(crate) mod api;
@@ -44,14 +46,13 @@ use std::{
 
 use axum::{
     Router,
-    extract::{Request, State},
+    extract::{MatchedPath, Request, State},
     response::{IntoResponse, Response},
 };
 
 use cors::Cors;
 use request_log::{RequestLog, RequestLogLayer};
 use tower::ServiceBuilder;
-use tower_http::add_extension::{AddExtension, AddExtensionLayer};
 
 pub use api::{STATS_TTL, StatsCache, openapi::DOCUMENT as OPENAPI};
 pub use client_ip::ClientIp;
@@ -68,7 +69,7 @@ use crate::{
     config::TrustedProxies,
     greeting::Greeter,
     live::{Hub, LiveObserver, LiveOptions},
-    metrics::Metrics,
+    metrics::{Metrics, method_label},
     store::{CounterName, Store, TokenHash},
 };
 
@@ -129,12 +130,12 @@ pub fn router(state: AppState, request_timeout: Duration) -> Router {
 }
 
 /// The whole application as the server serves it: the routes inside the outer layers.
-pub type App = RequestLog<Cors<AddExtension<Router, Hub>>>;
+pub type App = RequestLog<Cors<Router>>;
 
 /// The whole application, its event streams served by `hub`.
 ///
-/// The outer layers (request id and log line, CORS, the hub for the event streams) wrap the
-/// router once, as one service, rather than through `Router::layer`, which wraps every route
+/// The outer layers (request id and log line, CORS) wrap the router once, as one service,
+/// rather than through `Router::layer`, which wraps every route
 /// (and the fallbacks) in a boxed service of its own that is cloned, and whose future is
 /// boxed, on every request. So they also see the requests no route matches: a 404 or 405
 /// carries the request id and the CORS headers, and preflights reach CORS for every path.
@@ -142,17 +143,16 @@ pub fn app(state: AppState, request_timeout: Duration, hub: Hub) -> App {
     ServiceBuilder::new()
         .layer(RequestLogLayer)
         .layer(api_cors())
-        .layer(AddExtensionLayer::new(hub))
-        .service(routes(state, request_timeout))
+        .service(routes(state, request_timeout, &hub))
 }
 
 /// The routes, each with the layers that need the matched route.
-fn routes(state: AppState, request_timeout: Duration) -> Router {
+fn routes(state: AppState, request_timeout: Duration, hub: &Hub) -> Router {
     Router::new()
         .merge(pages::router())
         .merge(counter::router())
-        .merge(api::router(state.limiter.as_ref()))
-        .merge(compat::router(state.limiter.as_ref()))
+        .merge(api::router(state.limiter.as_ref(), hub))
+        .merge(compat::router(state.limiter.as_ref(), hub))
         .merge(hello::router())
         .merge(health::router())
         .merge(metrics::router())
@@ -171,9 +171,12 @@ fn routes(state: AppState, request_timeout: Duration) -> Router {
 }
 
 async fn not_found(State(state): State<AppState>, request: Request) -> Response {
-    state
-        .metrics
-        .observe_request(request.method().as_str(), "unmatched", "404", 0.0);
+    state.metrics.observe_request(
+        method_label(request.method().as_str()),
+        "unmatched",
+        "404",
+        0.0,
+    );
     AppError::NotFound {
         method: request.method().to_string(),
         path: request.uri().path().to_owned(),
@@ -181,7 +184,16 @@ async fn not_found(State(state): State<AppState>, request: Request) -> Response 
     .into_response()
 }
 
-async fn method_not_allowed(request: Request) -> Response {
+/// A route that exists, asked with a method it does not answer: recorded under the route,
+/// like the requests the route answers (the routes' metrics layer does not see this answer).
+async fn method_not_allowed(State(state): State<AppState>, request: Request) -> Response {
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", MatchedPath::as_str);
+    state
+        .metrics
+        .observe_request(method_label(request.method().as_str()), route, "405", 0.0);
     AppError::MethodNotAllowed {
         method: request.method().to_string(),
         path: request.uri().path().to_owned(),

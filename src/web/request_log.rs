@@ -3,7 +3,9 @@
 //! - The id: the client's `x-request-id` when it sent one, otherwise one made by
 //!   [`super::request_id`]; the response carries it back.
 //! - The line: one event at INFO per request when its response head is ready (target
-//!   `tally::request`, fields `method`, `path`, `request_id`, `status`, `latency_us`).
+//!   `tally::request`, fields `method`, `path`, `request_id`, `status`, `latency_us`); with
+//!   the subscriber tally installs, its text is written straight to the log writer rather
+//!   than made an event (see [`crate::log_format`]), after the same `RUST_LOG` check.
 //! - The id while the request runs: lines logged on its behalf (a store that failed, a request
 //!   that timed out) add it as `request_id` through [`current`], so they can be matched with
 //!   the request's line.
@@ -28,7 +30,7 @@ use tower::{Layer, Service};
 use tower_http::request_id::MakeRequestId;
 
 use super::request_id::MakeId;
-use crate::log_format::REQUEST_TARGET;
+use crate::log_format::{self, REQUEST_TARGET, RequestLine};
 
 pub static REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -197,17 +199,24 @@ where
         };
         let id = this.id.take();
         if let Some(line) = this.line.take() {
-            let request_id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-");
-            let latency_us = u64::try_from(this.started.elapsed().as_micros()).unwrap_or(u64::MAX);
-            tracing::info!(
-                target: REQUEST_TARGET,
-                method = %line.method,
-                path = %line.path.as_str(),
-                request_id = %request_id,
-                status = response.status().as_u16(),
-                latency_us,
-                "request"
-            );
+            let line = RequestLine {
+                method: line.method.as_str(),
+                path: line.path.as_str(),
+                request_id: id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-"),
+                status: response.status().as_u16(),
+                latency_us: u64::try_from(this.started.elapsed().as_micros()).unwrap_or(u64::MAX),
+            };
+            if !log_format::write_request_line(&line) {
+                tracing::info!(
+                    target: REQUEST_TARGET,
+                    method = %line.method,
+                    path = %line.path,
+                    request_id = %line.request_id,
+                    status = line.status,
+                    latency_us = line.latency_us,
+                    "request"
+                );
+            }
         }
         if let Some(id) = id {
             response.headers_mut().insert(REQUEST_ID.clone(), id);
@@ -224,7 +233,10 @@ mod tests {
     use tower::{ServiceBuilder, ServiceExt, service_fn};
 
     use super::*;
-    use crate::log_format::tests::Captured;
+    use crate::{
+        log_format::{RequestLines, tests::Captured},
+        log_writer::LogWriter,
+    };
 
     /// Serves `request` through the layer around a handler that logs a line of its own with
     /// [`current`]; the response's `x-request-id` and everything logged.
@@ -236,6 +248,31 @@ mod tests {
             .with_max_level(tracing::Level::INFO)
             .finish();
         let _default = tracing::subscriber::set_default(subscriber);
+        let id = respond(request).await;
+        (id, captured.text())
+    }
+
+    /// The same under the subscriber tally installs: its format, lines through a [`LogWriter`]
+    /// (flushed before the text is read), where the request line skips the event.
+    async fn serve_as_installed(request: Request<Body>) -> (String, String) {
+        let captured = Captured::default();
+        let (writer, flush) =
+            LogWriter::spawn(captured.clone(), crate::log_writer::LIMIT).expect("a thread");
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(writer.clone())
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .event_format(RequestLines::writing_to(writer))
+            .finish();
+        let default = tracing::subscriber::set_default(subscriber);
+        let id = respond(request).await;
+        drop(default);
+        drop(flush);
+        (id, captured.text())
+    }
+
+    /// The response's `x-request-id`.
+    async fn respond(request: Request<Body>) -> String {
         let handler = service_fn(|_request: Request<Body>| async {
             tracing::warn!(request_id = %current(), "inside the handler");
             Ok::<_, Infallible>(Response::new(Body::empty()))
@@ -246,26 +283,36 @@ mod tests {
             .oneshot(request)
             .await
             .expect("infallible");
-        let id = response
+        response
             .headers()
             .get(&REQUEST_ID)
             .and_then(|id| id.to_str().ok())
             .expect("every response has an id")
-            .to_owned();
-        (id, captured.text())
+            .to_owned()
     }
 
     #[tokio::test]
     async fn a_made_id_is_on_the_response_the_request_line_and_lines_logged_inside() {
-        let request = Request::get("/count?secret=1")
-            .body(Body::empty())
-            .expect("request");
-        let (id, log) = serve(request).await;
+        let request = || {
+            Request::get("/count?secret=1")
+                .body(Body::empty())
+                .expect("request")
+        };
+        let (id, log) = serve(request()).await;
+        the_lines_say(&id, &log);
+        // Written straight to the log writer: the same lines, the request line once.
+        let (id, log) = serve_as_installed(request()).await;
+        the_lines_say(&id, &log);
+        assert_eq!(log.matches("tally::request").count(), 1, "{log}");
+    }
+
+    /// The handler's line then the request's, both with `id`; the query is not logged.
+    fn the_lines_say(id: &str, log: &str) {
         assert_eq!(id.len(), 32, "{id}");
         let lines: Vec<&str> = log.lines().collect();
         assert_eq!(lines.len(), 2, "{log}");
         assert!(
-            lines[0].contains("inside the handler") && lines[0].contains(&id),
+            lines[0].contains("inside the handler") && lines[0].contains(id),
             "{log}"
         );
         let line = lines[1];

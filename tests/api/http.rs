@@ -140,6 +140,14 @@ async fn health_and_readiness_answer(app: &TestApp, backend: Backend) {
 async fn metrics_count_requests_by_route_and_store_calls(app: &TestApp, backend: Backend) {
     visit(app, 3).await;
     app.get("/no/such/page/12345").await;
+    // Any token is a method to HTTP; one that is not standard is labelled `other`.
+    let frob = Method::from_bytes(b"FROB").expect("a token");
+    let odd = app
+        .request(frob.clone(), "/count", &[], client::Body::Empty)
+        .await;
+    assert_eq!(odd.status, StatusCode::METHOD_NOT_ALLOWED, "{}", odd.body);
+    app.request(frob, "/no/such/page", &[], client::Body::Empty)
+        .await;
     let metrics = app.get("/metrics").await;
     assert_eq!(metrics.status, StatusCode::OK);
     assert!(
@@ -157,6 +165,18 @@ async fn metrics_count_requests_by_route_and_store_calls(app: &TestApp, backend:
         "{body}"
     );
     assert!(body.contains(r#"route="unmatched",status="404""#), "{body}");
+    assert!(
+        body.contains(r#"http_requests_total{method="other",route="/count",status="405"} 1"#),
+        "{body}"
+    );
+    assert!(
+        body.contains(r#"http_requests_total{method="other",route="unmatched",status="404"} 1"#),
+        "{body}"
+    );
+    assert!(
+        !body.contains("FROB"),
+        "methods as sent are not labels: {body}"
+    );
     assert!(
         !body.contains("12345"),
         "raw paths must not become labels: {body}"

@@ -27,7 +27,7 @@ mod schema;
 mod stats;
 
 use axum::{
-    Router,
+    Extension, Router,
     extract::DefaultBodyLimit,
     http::{HeaderValue, header},
     middleware,
@@ -45,11 +45,13 @@ pub(super) use auth::{bearer, new_token};
 pub(super) use body::{CALLBACK_PATTERN, json_or_jsonp, valid_callback};
 
 use super::{AppState, RateLimiter, no_head::no_head, rate_limit::enforce};
+use crate::live::Hub;
 
 /// The API's routes. `limiter` (none with `RATE_LIMIT=off`) is put on the routes that count or
 /// create (`hit`, the badge, the pixel, `create`), and only on those methods: reading, and
-/// changing with a token, are not limited.
-pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
+/// changing with a token, are not limited. `hub` serves the live event stream, and is given to
+/// that route alone.
+pub fn router(limiter: Option<&RateLimiter>, hub: &Hub) -> Router<AppState> {
     let limited = |route: MethodRouter<AppState>| match limiter {
         Some(limiter) => {
             route.route_layer(middleware::from_fn_with_state(limiter.clone(), enforce))
@@ -94,7 +96,7 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         // streams. Under the deadline, which bounds the answer's head, not the stream.
         .route(
             "/api/v1/counters/{namespace}/{key}/events",
-            get(live_events::events),
+            get(live_events::events).layer(Extension(hub.clone())),
         )
         .route("/api/v1/export", get(export::export))
         .route("/api/v1/stats", get(stats::stats))

@@ -34,15 +34,16 @@ mod stream;
 use std::sync::Arc;
 
 use axum::{
-    Router, middleware,
+    Extension, Router, middleware,
     routing::{MethodRouter, get, post},
 };
 
 use super::{AppState, RateLimiter, no_head::no_head, rate_limit::enforce};
+use crate::live::Hub;
 
 /// The compatible routes. `limiter` (none with `RATE_LIMIT=off`) is the API's: a client has
-/// one budget for both.
-pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
+/// one budget for both. `hub` serves the live event stream, given to that route alone.
+pub fn router(limiter: Option<&RateLimiter>, hub: &Hub) -> Router<AppState> {
     let limited = |route: MethodRouter<AppState>| match limiter {
         Some(limiter) => {
             route.route_layer(middleware::from_fn_with_state(limiter.clone(), enforce))
@@ -90,6 +91,9 @@ pub fn router(limiter: Option<&RateLimiter>) -> Router<AppState> {
         .route("/info/{namespace}/{key}", get(countapi::info))
         .route("/stats", get(countapi::stats))
         // Public like `/get`, so not rate-limited; `MAX_STREAMS` bounds the streams.
-        .route("/stream/{namespace}/{key}", get(stream::stream))
+        .route(
+            "/stream/{namespace}/{key}",
+            get(stream::stream).layer(Extension(hub.clone())),
+        )
         .route_layer(middleware::from_fn_with_state(stats, stats::count_request))
 }
