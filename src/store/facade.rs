@@ -705,13 +705,7 @@ fn group_commit(
                     };
                     let name = &increment.key.name;
                     let value = counters.increment(name, increment.by, &hit).await?;
-                    // Adding a visitor twice changes no unique count, and one visitor's
-                    // requests often come together (a reload, a page and its badge): each
-                    // visitor of the batch is sent once.
-                    let mut others: Vec<VisitorHash> =
-                        visitors.filter(|visitor| Some(*visitor) != hit.visitor).collect();
-                    others.sort_unstable_by_key(|visitor| visitor.0);
-                    others.dedup();
+                    let others = other_visitors(hit.visitor, visitors);
                     if !others.is_empty()
                         && let Err(err) = history
                             .add_visitors(name, hit.day, &others, days_kept)
@@ -728,4 +722,42 @@ fn group_commit(
         })
     });
     Some(Coalescer::new(backend, in_flight, run))
+}
+
+/// The visitors of a batch still to add once `first` was recorded with the hits: each one
+/// once. Adding a visitor twice changes no unique count, and one visitor's requests often come
+/// together (a reload, a page and its badge), so a batch sends each of its visitors once.
+fn other_visitors(
+    first: Option<VisitorHash>,
+    rest: impl Iterator<Item = VisitorHash>,
+) -> Vec<VisitorHash> {
+    let mut others: Vec<VisitorHash> = rest.filter(|visitor| Some(*visitor) != first).collect();
+    others.sort_unstable_by_key(|visitor| visitor.0);
+    others.dedup();
+    others
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn visitor(n: u8) -> VisitorHash {
+        VisitorHash([n; 32])
+    }
+
+    #[test]
+    fn a_batch_sends_each_of_its_other_visitors_once() {
+        let batch = [3, 1, 2, 3, 1, 1, 4].map(visitor);
+        let mut others = other_visitors(Some(visitor(1)), batch.into_iter());
+        others.sort_unstable_by_key(|visitor| visitor.0);
+        assert!(
+            others == [2, 3, 4].map(visitor),
+            "the first (recorded with the hits) is left out, the rest once each"
+        );
+        // Without a first visitor, every one is still sent, once.
+        let others = other_visitors(None, batch.into_iter());
+        assert_eq!(others.len(), 4);
+        // A batch of one visitor's requests sends nothing more.
+        assert!(other_visitors(Some(visitor(7)), [7, 7, 7].map(visitor).into_iter()).is_empty());
+    }
 }
