@@ -85,11 +85,32 @@ thread_local! {
     static LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
 }
 
+/// Logs the request line: straight to the log writer where [`write_request_line`] can, as the
+/// event otherwise. The caller has checked that the line is enabled.
+pub fn log_request_line(line: &RequestLine<'_>) {
+    if !write_request_line(line) {
+        request_event(line);
+    }
+}
+
+/// The request line as a tracing event.
+fn request_event(line: &RequestLine<'_>) {
+    tracing::info!(
+        target: REQUEST_TARGET,
+        method = %line.method,
+        path = %line.path,
+        request_id = %line.request_id,
+        status = line.status,
+        latency_us = line.latency_us,
+        "request"
+    );
+}
+
 /// Writes the request line, in the text the event would have, straight to the log writer of
 /// the current subscriber, if that is one made with [`RequestLines::writing_to`] and no span is
 /// entered; false when it did not, and the caller logs the line as an event. The caller has
 /// checked that the line is enabled.
-pub fn write_request_line(line: &RequestLine<'_>) -> bool {
+fn write_request_line(line: &RequestLine<'_>) -> bool {
     tracing::dispatcher::get_default(|dispatch| {
         let Some(writer) = dispatch
             .downcast_ref::<RequestLines>()
@@ -434,19 +455,6 @@ pub(crate) mod tests {
         latency_us: 98_765,
     };
 
-    /// Logs [`LINE`] as the event `web::request_log` makes of it.
-    fn log_line_as_event() {
-        tracing::info!(
-            target: REQUEST_TARGET,
-            method = %LINE.method,
-            path = %LINE.path,
-            request_id = %LINE.request_id,
-            status = LINE.status,
-            latency_us = LINE.latency_us,
-            "request"
-        );
-    }
-
     /// Runs `log` under a subscriber of tally's own kind (`direct`: made with
     /// [`RequestLines::writing_to`]) writing through a [`LogWriter`]; its lines, timestamps cut.
     fn through_log_writer(direct: bool, log: impl FnOnce()) -> Vec<String> {
@@ -485,7 +493,7 @@ pub(crate) mod tests {
                 write_request_line(&LINE),
                 "tally's own subscriber: written directly"
             );
-            log_line_as_event();
+            request_event(&LINE);
             tracing::warn!("after");
         });
         assert_eq!(lines.len(), 4, "{lines:?}");

@@ -206,17 +206,7 @@ where
                 status: response.status().as_u16(),
                 latency_us: u64::try_from(this.started.elapsed().as_micros()).unwrap_or(u64::MAX),
             };
-            if !log_format::write_request_line(&line) {
-                tracing::info!(
-                    target: REQUEST_TARGET,
-                    method = %line.method,
-                    path = %line.path,
-                    request_id = %line.request_id,
-                    status = line.status,
-                    latency_us = line.latency_us,
-                    "request"
-                );
-            }
+            log_format::log_request_line(&line);
         }
         if let Some(id) = id {
             response.headers_mut().insert(REQUEST_ID.clone(), id);
