@@ -70,15 +70,14 @@ where
         .with_writer(writer)
         .with_ansi(ansi);
     let installed = match log.format {
-        // Without colours, the request line is written the short way (the same text).
-        LogFormat::Pretty if !ansi => {
-            let format = match direct {
-                Some(direct) => RequestLines::writing_to(direct),
-                None => RequestLines::new(),
-            };
-            builder.event_format(format).try_init()
-        }
-        LogFormat::Pretty => builder.try_init(),
+        // Without colours, into the log writer: the request line is written there straight
+        // away, in the same text (see `log_format`).
+        LogFormat::Pretty => match direct {
+            Some(direct) if !ansi => builder
+                .event_format(RequestLines::writing_to(direct))
+                .try_init(),
+            _ => builder.try_init(),
+        },
         LogFormat::Json => builder.json().with_current_span(true).try_init(),
     };
     installed.is_ok()

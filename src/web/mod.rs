@@ -135,9 +135,8 @@ pub type App = RequestLog<Cors<Router>>;
 /// The whole application, its event streams served by `hub`.
 ///
 /// The outer layers (request id and log line, CORS) wrap the router once, as one service,
-/// rather than through `Router::layer`, which wraps every route
-/// (and the fallbacks) in a boxed service of its own that is cloned, and whose future is
-/// boxed, on every request. So they also see the requests no route matches: a 404 or 405
+/// rather than through `Router::layer`, which wraps every route (and the fallbacks) in a boxed
+/// service of its own that is cloned, and whose future is boxed, on every request. So they also see the requests no route matches: a 404 or 405
 /// carries the request id and the CORS headers, and preflights reach CORS for every path.
 pub fn app(state: AppState, request_timeout: Duration, hub: Hub) -> App {
     ServiceBuilder::new()
